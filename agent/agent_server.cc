@@ -1,0 +1,162 @@
+#include "agent/agent_server.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "agent/inspector_service.h"
+#include "agent/kernel/replay_source.h"
+#include "agent/kernel/sock_diag_reader.h"
+#include "agent/log.h"
+#include "common/ip_address.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/grpcpp.h"
+
+#ifndef TCBSCOPE_VERSION
+#define TCBSCOPE_VERSION "dev"
+#endif
+
+namespace tcbscope {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": cannot be read"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+absl::Status ValidateAgentConfig(const AgentConfig& config) {
+  absl::StatusOr<HostPort> hp = ParseHostPort(config.listen, 0, /*allow_port_zero=*/true);
+  if (!hp.ok()) return absl::InvalidArgumentError(absl::StrCat("--listen: ", hp.status().message()));
+  if (config.listen.find(':') == std::string::npos || (config.listen.front() == '[' && config.listen.back() == ']')) {
+    return absl::InvalidArgumentError("--listen: give ADDR:PORT, e.g. 127.0.0.1:7411 or [::1]:7411");
+  }
+  absl::StatusOr<IpAddress> addr = IpAddress::Parse(hp->host);
+  const bool loopback = hp->host == "localhost" || (addr.ok() && addr->IsLoopback());
+  if (!addr.ok() && hp->host != "localhost") {
+    return absl::InvalidArgumentError(absl::StrCat("--listen: '", hp->host, "' is not an IP address"));
+  }
+  const bool tls = !config.tls_cert.empty() || !config.tls_key.empty();
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (!config.client_ca.empty() && !tls) return absl::InvalidArgumentError("--client-ca needs --tls-cert and --tls-key");
+  if (!loopback && !tls && !config.insecure) {
+    return absl::InvalidArgumentError(absl::StrCat("--listen ", config.listen,
+                                                   " is not loopback: give --tls-cert/--tls-key, or --insecure to "
+                                                   "serve connection data in plaintext"));
+  }
+  if (!config.record_path.empty() && !config.replay_path.empty()) {
+    return absl::InvalidArgumentError("--record and --replay cannot be used together");
+  }
+  if (config.batch_size == 0 || config.batch_size > 100000) {
+    return absl::InvalidArgumentError("--batch-size must be from 1 to 100000");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunAgent(const AgentConfig& config) {
+  // Block the termination signals in every thread gRPC will start; one thread
+  // of ours waits for them below.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<kernel::DiagSource> source;
+  ServiceOptions options;
+  options.version = TCBSCOPE_VERSION;
+  options.snapshot.batch_size = config.batch_size;
+  if (!config.replay_path.empty()) {
+    absl::StatusOr<std::unique_ptr<kernel::ReplaySource>> replay = kernel::ReplaySource::Open(config.replay_path);
+    if (!replay.ok()) return replay.status();
+    Log(LogLevel::kInfo, absl::StrCat("replaying ", config.replay_path, ": ", (*replay)->socket_count(), " sockets"));
+    source = std::move(*replay);
+    options.replay = true;
+  } else {
+    std::shared_ptr<kernel::DumpRecorder> recorder;
+    if (!config.record_path.empty()) {
+      recorder = std::make_shared<kernel::DumpRecorder>(config.record_path);
+      Log(LogLevel::kInfo, absl::StrCat("recording every dump to ", config.record_path));
+    }
+    source = std::make_unique<kernel::SockDiagReader>(recorder);
+  }
+
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (!config.tls_cert.empty()) {
+    grpc::SslServerCredentialsOptions ssl(config.client_ca.empty()
+                                              ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                              : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+    absl::StatusOr<std::string> cert = ReadFile(config.tls_cert, "--tls-cert");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadFile(config.tls_key, "--tls-key");
+    if (!key.ok()) return key.status();
+    pair.cert_chain = *cert;
+    pair.private_key = *key;
+    ssl.pem_key_cert_pairs.push_back(pair);
+    if (!config.client_ca.empty()) {
+      absl::StatusOr<std::string> ca = ReadFile(config.client_ca, "--client-ca");
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = *ca;
+    }
+    creds = grpc::SslServerCredentials(ssl);
+  } else {
+    creds = grpc::InsecureServerCredentials();
+    if (config.insecure) Log(LogLevel::kWarning, "--insecure: serving connection data without TLS");
+  }
+
+  InspectorService service(source.get(), options);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(config.listen, creds, &bound_port);
+  builder.RegisterService(&service);
+  builder.SetMaxSendMessageSize(64 << 20);
+  builder.SetMaxReceiveMessageSize(1 << 20);  // requests are small
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || bound_port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen,
+                                               " (address in use, or not an address of this host?)"));
+  }
+  if (!config.port_file.empty()) {
+    const std::string tmp = config.port_file + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << bound_port << "\n";
+    }
+    if (rename(tmp.c_str(), config.port_file.c_str()) != 0) {
+      server->Shutdown();
+      return absl::UnavailableError(absl::StrCat("--port-file ", config.port_file, ": cannot write"));
+    }
+  }
+  absl::StatusOr<HostPort> hp = ParseHostPort(config.listen, 0, /*allow_port_zero=*/true);
+  HostPort shown = *hp;
+  shown.port = static_cast<uint16_t>(bound_port);
+  Log(LogLevel::kInfo, absl::StrCat("serving ", source->Describe(), " on ", shown.ToString(), " (version ",
+                                    options.version, ", pid ", getpid(), ")"));
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  Log(LogLevel::kInfo, absl::StrCat("signal ", sig, ": shutting down"));
+  // Streams in progress get a moment to finish, then are cancelled.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  server->Wait();
+  Log(LogLevel::kInfo, "stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace tcbscope

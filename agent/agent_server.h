@@ -1,0 +1,33 @@
+// Runs tcbscope-agent: builds the source (kernel or replay), the gRPC server
+// (Inspector, health, reflection), and serves until SIGINT/SIGTERM.
+#ifndef TCBSCOPE_AGENT_AGENT_SERVER_H_
+#define TCBSCOPE_AGENT_AGENT_SERVER_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace tcbscope {
+
+struct AgentConfig {
+  std::string listen = "127.0.0.1:7411";  // ADDR:PORT; port 0 picks a free one
+  std::string port_file;                  // if set, the bound port is written here
+  std::string record_path;                // --record: save each dump (ss -D format)
+  std::string replay_path;                // --replay: serve a recording
+  bool insecure = false;                  // allow a non-loopback listen without TLS
+  std::string tls_cert, tls_key, client_ca;
+  uint32_t batch_size = 1000;
+};
+
+// Checks the configuration without starting anything: InvalidArgument with
+// one line when a flag is wrong (bad address, non-loopback without TLS or
+// --insecure, both --record and --replay, unreadable files).
+absl::Status ValidateAgentConfig(const AgentConfig& config);
+
+// Serves until a termination signal. Returns the reason it could not start,
+// or OK after a clean shutdown. REQUIRES: ValidateAgentConfig(config).ok().
+absl::Status RunAgent(const AgentConfig& config);
+
+}  // namespace tcbscope
+
+#endif  // TCBSCOPE_AGENT_AGENT_SERVER_H_

@@ -1,0 +1,49 @@
+// The Inspector gRPC service: translates RPCs into reads of a DiagSource and
+// the host's /proc, and errors into gRPC status codes. Holds no per-call
+// state, so it is safe for gRPC's thread pool to call concurrently.
+#ifndef TCBSCOPE_AGENT_INSPECTOR_SERVICE_H_
+#define TCBSCOPE_AGENT_INSPECTOR_SERVICE_H_
+
+#include <memory>
+#include <string>
+
+#include "agent/kernel/diag_source.h"
+#include "agent/snapshot_streamer.h"
+#include "tcbscope/v1/inspector.grpc.pb.h"
+
+namespace tcbscope {
+
+struct ServiceOptions {
+  std::string version;
+  SnapshotOptions snapshot;
+  std::string proc_root = "/proc";  // owners and counters are read below it
+  bool replay = false;              // the source is a recording: no owners, no counters
+};
+
+class InspectorService final : public v1::Inspector::Service {
+ public:
+  // `source` must outlive the service.
+  InspectorService(kernel::DiagSource* source, ServiceOptions options);
+
+  grpc::Status GetHostInfo(grpc::ServerContext* context, const v1::GetHostInfoRequest* request,
+                           v1::HostInfo* response) override;
+  grpc::Status ListConnections(grpc::ServerContext* context, const v1::ListConnectionsRequest* request,
+                               grpc::ServerWriter<v1::ConnectionBatch>* writer) override;
+  grpc::Status WatchConnections(grpc::ServerContext* context, const v1::WatchConnectionsRequest* request,
+                                grpc::ServerWriter<v1::WatchEvent>* writer) override;
+  grpc::Status GetCounters(grpc::ServerContext* context, const v1::GetCountersRequest* request,
+                           v1::Counters* response) override;
+  grpc::Status Probe(grpc::ServerContext* context, const v1::ProbeRequest* request,
+                     v1::ProbeResult* response) override;
+
+ private:
+  kernel::DiagSource* source_;
+  const ServiceOptions options_;
+};
+
+// absl::Status → grpc::Status, keeping the code and message.
+grpc::Status ToGrpcStatus(const absl::Status& s);
+
+}  // namespace tcbscope
+
+#endif  // TCBSCOPE_AGENT_INSPECTOR_SERVICE_H_

@@ -1,0 +1,109 @@
+#include "agent/kernel/host_facts.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/counters_parser.h"
+#include "common/ip_address.h"
+
+namespace tcbscope::kernel {
+namespace {
+
+bool ReadSmallFile(const std::string& path, std::string* out, size_t limit = 1 << 20) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::string data(limit, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(limit));
+  data.resize(static_cast<size_t>(in.gcount()));
+  *out = std::move(data);
+  return true;
+}
+
+int PrefixLength(const sockaddr* mask) {
+  if (mask == nullptr) return 0;
+  const uint8_t* b = nullptr;
+  size_t n = 0;
+  if (mask->sa_family == AF_INET) {
+    b = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(mask)->sin_addr);
+    n = 4;
+  } else if (mask->sa_family == AF_INET6) {
+    b = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in6*>(mask)->sin6_addr);
+    n = 16;
+  }
+  int bits = 0;
+  for (size_t i = 0; i < n; ++i) bits += __builtin_popcount(b[i]);
+  return bits;
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
+  const int64_t ns = absl::ToUnixNanos(t);
+  ts->set_seconds(ns / 1000000000);
+  ts->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
+
+}  // namespace
+
+absl::Status ReadHostFacts(v1::HostInfo* out) {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0) out->set_hostname(host);
+  std::string boot_id;
+  if (ReadSmallFile("/proc/sys/kernel/random/boot_id", &boot_id, 128)) {
+    out->set_boot_id(std::string(absl::StripAsciiWhitespace(boot_id)));
+  }
+  utsname u;
+  if (uname(&u) == 0) out->set_kernel_release(u.release);
+
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) == 0) {
+    for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+      if (i->ifa_addr == nullptr) continue;
+      IpAddress a;
+      if (i->ifa_addr->sa_family == AF_INET) {
+        a = IpAddress::V4(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr));
+      } else if (i->ifa_addr->sa_family == AF_INET6) {
+        a = IpAddress::V6(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr));
+      } else {
+        continue;
+      }
+      v1::InterfaceAddress* ia = out->add_addresses();
+      ia->set_interface(i->ifa_name);
+      ia->set_ifindex(if_nametoindex(i->ifa_name));
+      ia->set_address(a.ToString());
+      ia->set_prefix_len(PrefixLength(i->ifa_netmask));
+    }
+    freeifaddrs(ifs);
+  }
+  timespec mono;
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  SetTimestamp(absl::Now(), out->mutable_realtime());
+  out->set_monotonic_ns(static_cast<uint64_t>(mono.tv_sec) * 1000000000ull + static_cast<uint64_t>(mono.tv_nsec));
+  return absl::OkStatus();
+}
+
+absl::Status ReadCounters(const std::string& proc_net, v1::Counters* out) {
+  SetTimestamp(absl::Now(), out->mutable_captured_at());
+  int read_any = 0;
+  for (const char* name : {"snmp", "netstat"}) {
+    std::string text;
+    const std::string path = absl::StrCat(proc_net, "/", name);
+    if (!ReadSmallFile(path, &text)) continue;
+    ++read_any;
+    absl::Status s = ParseCounters(text, out);
+    if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
+  }
+  if (read_any == 0) return absl::UnavailableError(absl::StrCat("cannot read ", proc_net, "/snmp or netstat"));
+  return absl::OkStatus();
+}
+
+}  // namespace tcbscope::kernel

@@ -1,0 +1,153 @@
+#include "agent/kernel/sock_diag_reader.h"
+
+#include <libmnl/libmnl.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace tcbscope::kernel {
+namespace {
+
+// The kernel fills at most 32 KiB per recvmsg for a dump; twice that leaves
+// room so MSG_TRUNC can never happen.
+constexpr size_t kRecvBufferBytes = 64 * 1024;
+// Socket receive buffer: a dump is paced by our reads, but a large buffer
+// keeps an occasional slow consumer from provoking ENOBUFS.
+constexpr int kSocketRcvbuf = 8 * 1024 * 1024;
+// A dump that keeps failing with ENOBUFS is retried this many times.
+constexpr int kEnobufsRetries = 2;
+
+// Extensions asked for with -i, as bits (1 << (INET_DIAG_x - 1)).
+constexpr uint8_t ExtBit(int attr) { return static_cast<uint8_t>(1u << (attr - 1)); }
+
+struct MnlSocketCloser {
+  void operator()(mnl_socket* s) const { mnl_socket_close(s); }
+};
+using MnlSocket = std::unique_ptr<mnl_socket, MnlSocketCloser>;
+
+absl::Status Errno(absl::string_view what) {
+  const int e = errno;
+  return absl::ErrnoToStatus(e, absl::StrCat("sock_diag: ", what));
+}
+
+// Dumps one family; on ENOBUFS returns ResourceExhausted so the caller retries.
+absl::Status DumpFamily(mnl_socket* nl, uint8_t family, const DumpRequest& request, uint32_t seq,
+                        DumpResult* result, const DiagMessageCallback& on_socket,
+                        DumpRecorder::Session* recording) {
+  alignas(nlmsghdr) char req_buf[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(inet_diag_req_v2))] = {};
+  nlmsghdr* nlh = mnl_nlmsg_put_header(req_buf);
+  nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  nlh->nlmsg_seq = seq;
+  auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
+  req->sdiag_family = family;
+  req->sdiag_protocol = IPPROTO_TCP;
+  req->idiag_states = request.states;
+  if (request.tcp_info) {
+    req->idiag_ext = ExtBit(INET_DIAG_INFO) | ExtBit(INET_DIAG_CONG) | ExtBit(INET_DIAG_SKMEMINFO) |
+                     ExtBit(INET_DIAG_TOS) | ExtBit(INET_DIAG_TCLASS);
+  }
+  if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) return Errno("send");
+
+  const uint32_t portid = mnl_socket_get_portid(nl);
+  std::vector<char> buf(kRecvBufferBytes);
+  while (true) {
+    const ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ENOBUFS) return absl::ResourceExhaustedError("sock_diag: receive buffer overrun (ENOBUFS)");
+      return Errno("recv");
+    }
+    int len = static_cast<int>(n);
+    for (const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(m, len);
+         m = mnl_nlmsg_next(m, &len)) {
+      // Another sender's message (or a stale reply) is not ours to read.
+      if (!mnl_nlmsg_portid_ok(m, portid) || !mnl_nlmsg_seq_ok(m, seq)) continue;
+      if (m->nlmsg_flags & NLM_F_DUMP_INTR) result->interrupted = true;
+      if (m->nlmsg_type == NLMSG_DONE) {
+        // The kernel reports a dump that failed part-way in DONE's payload.
+        if (m->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
+          int err = 0;
+          std::memcpy(&err, mnl_nlmsg_get_payload(m), sizeof(err));
+          if (err < 0) {
+            errno = -err;
+            return Errno("dump ended with an error");
+          }
+        }
+        return absl::OkStatus();
+      }
+      if (m->nlmsg_type == NLMSG_ERROR) {
+        const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
+        if (m->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return absl::DataLossError("sock_diag: short NLMSG_ERROR");
+        if (e->error == 0) continue;  // an ACK
+        errno = -e->error;
+        return Errno(family == AF_INET ? "IPv4 dump" : "IPv6 dump");
+      }
+      if (m->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+      ++result->sockets;
+      if (recording != nullptr) recording->Append(m);
+      absl::Status s = on_socket(m);
+      if (!s.ok()) return s;
+    }
+  }
+}
+
+}  // namespace
+
+uint64_t CurrentNetnsInode() {
+  struct stat st;
+  if (stat("/proc/thread-self/ns/net", &st) != 0 && stat("/proc/self/ns/net", &st) != 0) return 0;
+  return st.st_ino;
+}
+
+SockDiagReader::SockDiagReader(std::shared_ptr<DumpRecorder> recorder)
+    : recorder_(std::move(recorder)), netns_(CurrentNetnsInode()) {}
+
+absl::StatusOr<DumpResult> SockDiagReader::Dump(const DumpRequest& request, const DiagMessageCallback& on_socket) {
+  absl::Status last;
+  for (int attempt = 0; attempt <= kEnobufsRetries; ++attempt) {
+    MnlSocket nl(mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC));
+    if (!nl) return Errno("open netlink socket");
+    if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0) return Errno("bind");
+    const int fd = mnl_socket_get_fd(nl.get());
+    const int rcvbuf = kSocketRcvbuf;
+    // SO_RCVBUFFORCE passes rmem_max when privileged; fall back silently.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0) {
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    }
+    // Without strict checking old kernels ignore unknown request bits; with
+    // it, a malformed request is refused instead of misread.
+    const int one = 1;
+    setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof(one));
+
+    DumpResult result;
+    result.started = absl::Now();
+    std::optional<DumpRecorder::Session> recording;
+    if (recorder_) recording.emplace(recorder_->Begin());
+    const uint32_t seq = static_cast<uint32_t>(absl::ToUnixMicros(result.started));
+    last = DumpFamily(nl.get(), AF_INET, request, seq, &result, on_socket, recording ? &*recording : nullptr);
+    if (last.ok()) {
+      last = DumpFamily(nl.get(), AF_INET6, request, seq + 1, &result, on_socket,
+                        recording ? &*recording : nullptr);
+    }
+    if (absl::IsResourceExhausted(last) && result.sockets == 0) continue;  // nothing delivered yet: retry
+    if (!last.ok()) return last;
+    if (recording) {
+      absl::Status s = recording->Commit(result.interrupted);
+      if (!s.ok()) return s;
+    }
+    return result;
+  }
+  return last;
+}
+
+}  // namespace tcbscope::kernel

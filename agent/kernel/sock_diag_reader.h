@@ -1,0 +1,38 @@
+// The live source: a sock_diag (NETLINK_SOCK_DIAG) dump of every TCP socket,
+// IPv4 then IPv6, in the calling thread's network namespace.
+//
+// Each Dump() opens its own netlink socket, so concurrent dumps do not share
+// state. Needs no privilege in the agent's own namespace. When a recorder is
+// set, every dump's raw messages are also written out (see dump_recorder.h).
+#ifndef TCBSCOPE_AGENT_KERNEL_SOCK_DIAG_READER_H_
+#define TCBSCOPE_AGENT_KERNEL_SOCK_DIAG_READER_H_
+
+#include <memory>
+#include <string>
+
+#include "agent/kernel/diag_source.h"
+#include "agent/kernel/dump_recorder.h"
+
+namespace tcbscope::kernel {
+
+class SockDiagReader : public DiagSource {
+ public:
+  // `recorder` may be null. Reads the namespace inode once, here.
+  explicit SockDiagReader(std::shared_ptr<DumpRecorder> recorder = nullptr);
+
+  absl::StatusOr<DumpResult> Dump(const DumpRequest& request, const DiagMessageCallback& on_socket) override;
+  uint64_t netns() const override { return netns_; }
+  std::string Describe() const override { return "kernel"; }
+
+ private:
+  std::shared_ptr<DumpRecorder> recorder_;
+  uint64_t netns_ = 0;
+};
+
+// Inode of the calling thread's network namespace (/proc/thread-self/ns/net),
+// 0 if it cannot be read.
+uint64_t CurrentNetnsInode();
+
+}  // namespace tcbscope::kernel
+
+#endif  // TCBSCOPE_AGENT_KERNEL_SOCK_DIAG_READER_H_

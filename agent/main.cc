@@ -1,0 +1,39 @@
+// tcbscope-agent: serves this host's TCP control blocks over gRPC.
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "agent/agent_server.h"
+#include "agent/log.h"
+
+int main(int argc, char** argv) {
+  tcbscope::AgentConfig config;
+  CLI::App app{"tcbscope-agent: a read-only gRPC service serving this host's TCP sockets"};
+  app.add_option("--listen", config.listen, "ADDR:PORT to serve on (port 0 picks one)")
+      ->capture_default_str();
+  app.add_option("--port-file", config.port_file, "write the bound port to this file once listening");
+  app.add_option("--record", config.record_path, "save each sock_diag dump to FILE (ss -D format)");
+  app.add_option("--replay", config.replay_path, "serve a recorded dump (ss -D / --record file) instead of the kernel");
+  app.add_flag("--insecure", config.insecure, "allow a non-loopback --listen without TLS");
+  app.add_option("--tls-cert", config.tls_cert, "server certificate chain (PEM)");
+  app.add_option("--tls-key", config.tls_key, "server private key (PEM)");
+  app.add_option("--client-ca", config.client_ca, "require client certificates signed by this CA (mutual TLS)");
+  app.add_option("--batch-size", config.batch_size, "connections per streamed message")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "tcbscope-agent: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+  absl::Status s = tcbscope::ValidateAgentConfig(config);
+  if (!s.ok()) {
+    std::cerr << "tcbscope-agent: " << s.message() << "\n";
+    return 2;
+  }
+  s = tcbscope::RunAgent(config);
+  if (!s.ok()) {
+    tcbscope::Log(tcbscope::LogLevel::kError, s.message());
+    return absl::IsInvalidArgument(s) ? 2 : 1;
+  }
+  return 0;
+}

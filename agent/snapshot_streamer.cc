@@ -1,0 +1,85 @@
+#include "agent/snapshot_streamer.h"
+
+#include "absl/strings/str_cat.h"
+#include "agent/kernel/inet_diag_parser.h"
+#include "common/status_macros.h"
+
+namespace tcbscope {
+
+StateMask RequestStates(const Filter& filter, bool listening, bool all) {
+  StateMask defaults = kDefaultStates;
+  if (all) {
+    defaults = kAllStates;
+  } else if (listening) {
+    defaults = kListeningStates;
+  }
+  return filter.States(defaults);
+}
+
+absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnectionsRequest& request,
+                            const SnapshotOptions& options, const kernel::SocketOwners* owners,
+                            const BatchWriter& write) {
+  TCB_ASSIGN_OR_RETURN(Filter filter, Filter::Parse(request.filter(), options.filter_limits));
+  kernel::DumpRequest dump;
+  dump.states = RequestStates(filter, request.listening(), request.all());
+  dump.tcp_info = request.tcp_info();
+  const uint32_t batch_size =
+      request.batch_size() == 0 ? options.batch_size : std::min(request.batch_size(), options.batch_size);
+
+  v1::ConnectionBatch batch;
+  uint64_t total = 0;
+  bool interrupted_so_far = false;
+  bool started = false;
+  bool reader_gone = false;
+  const bool match_all = filter.MatchesEverything();
+
+  auto stamp = [&](absl::Time t) {
+    const int64_t ns = absl::ToUnixNanos(t);
+    batch.mutable_captured_at()->set_seconds(ns / 1000000000);
+    batch.mutable_captured_at()->set_nanos(static_cast<int32_t>(ns % 1000000000));
+  };
+  // The dump's start time is what every batch carries; it is known when the
+  // first message arrives, so stamp lazily.
+  const absl::Time before = absl::Now();
+  auto on_socket = [&](const nlmsghdr* m) -> absl::Status {
+    if (!started) {
+      stamp(before);
+      started = true;
+    }
+    if (m->nlmsg_flags & NLM_F_DUMP_INTR) interrupted_so_far = true;
+    v1::Connection* c = batch.add_connections();
+    absl::Status s = kernel::ParseInetDiagMessage(m, source.netns(), c);
+    if (!s.ok()) {
+      // One malformed message must not cost the whole snapshot; it cannot
+      // happen with a real kernel and is logged by the caller via the count.
+      batch.mutable_connections()->RemoveLast();
+      return absl::OkStatus();
+    }
+    if (!match_all && !filter.Matches(*c)) {
+      batch.mutable_connections()->RemoveLast();
+      return absl::OkStatus();
+    }
+    if (owners != nullptr) owners->Fill(c->inode(), c);
+    ++total;
+    if (static_cast<uint32_t>(batch.connections_size()) >= batch_size) {
+      batch.set_dump_interrupted(interrupted_so_far);
+      if (!write(batch)) {
+        reader_gone = true;
+        return absl::CancelledError("the client went away");
+      }
+      batch.mutable_connections()->Clear();
+    }
+    return absl::OkStatus();
+  };
+  absl::StatusOr<kernel::DumpResult> result = source.Dump(dump, on_socket);
+  if (reader_gone) return absl::CancelledError("the client went away");
+  if (!result.ok()) return result.status();
+  if (!started) stamp(result->started);
+  batch.set_dump_interrupted(result->interrupted);
+  batch.set_last(true);
+  batch.set_total(total);
+  if (!write(batch)) return absl::CancelledError("the client went away");
+  return absl::OkStatus();
+}
+
+}  // namespace tcbscope

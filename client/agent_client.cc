@@ -1,0 +1,123 @@
+#include "client/agent_client.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "grpcpp/grpcpp.h"
+
+namespace tcbscope {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": cannot be read"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+std::string StatusCodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
+
+absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Create(const HostPort& host, const ClientOptions& options) {
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (!options.tls_ca.empty() || !options.tls_cert.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    if (!options.tls_ca.empty()) {
+      absl::StatusOr<std::string> ca = ReadFile(options.tls_ca, "--tls-ca");
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = *ca;
+    }
+    if (options.tls_cert.empty() != options.tls_key.empty()) {
+      return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+    }
+    if (!options.tls_cert.empty()) {
+      absl::StatusOr<std::string> cert = ReadFile(options.tls_cert, "--tls-cert");
+      if (!cert.ok()) return cert.status();
+      absl::StatusOr<std::string> key = ReadFile(options.tls_key, "--tls-key");
+      if (!key.ok()) return key.status();
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+    }
+    creds = grpc::SslCredentials(ssl);
+  } else {
+    creds = grpc::InsecureChannelCredentials();
+  }
+  std::string token;
+  if (!options.token_file.empty()) {
+    absl::StatusOr<std::string> t = ReadFile(options.token_file, "--token-file");
+    if (!t.ok()) return t.status();
+    token = std::string(absl::StripAsciiWhitespace(*t));
+    if (token.empty()) return absl::InvalidArgumentError(absl::StrCat("--token-file ", options.token_file, ": empty"));
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  // Fail fast on a dead host instead of waiting out the whole deadline in
+  // reconnect backoff.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  auto channel = grpc::CreateCustomChannel(host.ToString(), creds, args);
+  return std::unique_ptr<AgentClient>(new AgentClient(host, options, std::move(channel), std::move(token)));
+}
+
+AgentClient::AgentClient(HostPort host, ClientOptions options, std::shared_ptr<grpc::Channel> channel,
+                         std::string token)
+    : host_(std::move(host)),
+      options_(std::move(options)),
+      channel_(std::move(channel)),
+      stub_(v1::Inspector::NewStub(channel_)),
+      token_(std::move(token)) {}
+
+void AgentClient::Prepare(grpc::ClientContext* ctx) const {
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  if (!token_.empty()) ctx->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
+}
+
+absl::Status AgentClient::Convert(const grpc::Status& s) const {
+  if (s.ok()) return absl::OkStatus();
+  const auto code = static_cast<absl::StatusCode>(s.error_code());
+  std::string msg = s.error_message();
+  if (code == absl::StatusCode::kDeadlineExceeded) {
+    msg = absl::StrCat("no answer within ", absl::FormatDuration(options_.timeout), " (", msg, ")");
+  } else if (code == absl::StatusCode::kUnavailable) {
+    msg = absl::StrCat("unreachable: ", msg);
+  }
+  return absl::Status(code, msg);
+}
+
+absl::Status AgentClient::GetHostInfo(v1::HostInfo* out) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  return Convert(stub_->GetHostInfo(&ctx, v1::GetHostInfoRequest(), out));
+}
+
+absl::Status AgentClient::GetCounters(v1::Counters* out) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  return Convert(stub_->GetCounters(&ctx, v1::GetCountersRequest(), out));
+}
+
+absl::Status AgentClient::ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  std::unique_ptr<grpc::ClientReader<v1::ConnectionBatch>> reader = stub_->ListConnections(&ctx, request);
+  v1::ConnectionBatch batch;
+  bool saw_last = false;
+  while (reader->Read(&batch)) {
+    if (!out->has_captured_at()) *out->mutable_captured_at() = batch.captured_at();
+    if (batch.dump_interrupted()) out->set_dump_interrupted(true);
+    auto* conns = batch.mutable_connections();
+    out->mutable_connections()->Reserve(out->connections_size() + conns->size());
+    // Move, not copy: 100k connections make copying visible.
+    for (auto& c : *conns) out->add_connections()->Swap(&c);
+    saw_last = batch.last();
+  }
+  absl::Status s = Convert(reader->Finish());
+  if (s.ok() && !saw_last) return absl::DataLossError("the agent ended the stream before the last batch");
+  return s;
+}
+
+}  // namespace tcbscope

@@ -1,0 +1,61 @@
+// A connection to one tcbscope-agent: channel, credentials, deadlines.
+//
+// Every call returns absl::Status; a gRPC failure keeps its code (UNAVAILABLE
+// for an unreachable or unknown host, DEADLINE_EXCEEDED, INVALID_ARGUMENT for
+// a filter the agent refused) and gets a message a person can act on.
+// Thread-safe: calls may be made concurrently on one AgentClient.
+#ifndef TCBSCOPE_CLIENT_AGENT_CLIENT_H_
+#define TCBSCOPE_CLIENT_AGENT_CLIENT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/ip_address.h"
+#include "tcbscope/v1/inspector.grpc.pb.h"
+#include "tcbscope/v1/results.pb.h"
+
+namespace tcbscope {
+
+constexpr uint16_t kDefaultAgentPort = 7411;
+
+struct ClientOptions {
+  absl::Duration timeout = absl::Seconds(10);  // per call, whole stream included
+  std::string tls_ca;     // PEM file; enables TLS
+  std::string tls_cert;   // client certificate for mutual TLS (PEM file)
+  std::string tls_key;
+  std::string token_file; // bearer token sent as "authorization: Bearer ..."
+};
+
+class AgentClient {
+ public:
+  // Builds the channel (does not connect yet). InvalidArgument when a
+  // credential file cannot be read.
+  static absl::StatusOr<std::unique_ptr<AgentClient>> Create(const HostPort& host, const ClientOptions& options);
+
+  absl::Status GetHostInfo(v1::HostInfo* out);
+  // Reads the whole stream into `out` (connections, capture time, interrupted).
+  absl::Status ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out);
+  absl::Status GetCounters(v1::Counters* out);
+
+  const HostPort& host() const { return host_; }
+
+ private:
+  AgentClient(HostPort host, ClientOptions options, std::shared_ptr<grpc::Channel> channel, std::string token);
+  void Prepare(grpc::ClientContext* ctx) const;
+  absl::Status Convert(const grpc::Status& s) const;
+
+  HostPort host_;
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Inspector::Stub> stub_;
+  std::string token_;
+};
+
+// The gRPC status code's name ("UNAVAILABLE"), for results and messages.
+std::string StatusCodeName(absl::StatusCode code);
+
+}  // namespace tcbscope
+
+#endif  // TCBSCOPE_CLIENT_AGENT_CLIENT_H_

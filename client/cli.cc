@@ -1,0 +1,122 @@
+#include "client/cli.h"
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace tcbscope {
+namespace {
+
+// The one table of subcommands: order here is the order in --help.
+const CommandEntry kCommands[] = {
+    {"info", "who each host is: names, kernel, addresses, agent capabilities", &MakeInfoCommand},
+    {"list", "a remote ss: the TCP sockets of one or many hosts [FILTER]", &MakeListCommand},
+    {"counters", "the kernel's TCP counters (Tcp, TcpExt), optionally as a delta", &MakeCountersCommand},
+    {"correlate", "pair both ends of each connection between two hosts and say what differs",
+     &MakeCorrelateCommand},
+};
+
+const char* EnvOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+}  // namespace
+
+void PrintError(const Io& io, absl::string_view message) {
+  std::string line = absl::StrCat("tcbscope: ", message, "\n");
+  fwrite(line.data(), 1, line.size(), io.err);
+}
+
+namespace {
+
+// The command word: the first argument that is neither a flag nor a global
+// flag's value. Empty when there is none.
+std::string CommandWord(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-o" || a == "--output" || a == "--timeout" || a == "--tls-ca" || a == "--tls-cert" ||
+        a == "--tls-key" || a == "--token-file") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    return a;
+  }
+  return "";
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv, const Io& io) {
+  const std::string word = CommandWord(argc, argv);
+  bool known = word.empty();
+  std::string names;
+  for (const CommandEntry& e : kCommands) {
+    known |= word == e.name;
+    absl::StrAppend(&names, names.empty() ? "" : ", ", e.name);
+  }
+  if (!known) {
+    PrintError(io, absl::StrCat("unknown command '", word, "' (commands: ", names, "; see tcbscope --help)"));
+    return kExitUsage;
+  }
+  CLI::App app{"tcbscope: both ends of a TCP connection, side by side"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags may follow the subcommand
+  std::string output = "table";
+  std::string timeout_text = "10s";
+  GlobalOptions global;
+  global.client.tls_ca = EnvOr("TCBSCOPE_TLS_CA", "");
+  global.client.tls_cert = EnvOr("TCBSCOPE_TLS_CERT", "");
+  global.client.tls_key = EnvOr("TCBSCOPE_TLS_KEY", "");
+  global.client.token_file = EnvOr("TCBSCOPE_TOKEN_FILE", "");
+  app.add_option("-o,--output", output, "table or json")->capture_default_str();
+  app.add_option("--timeout", timeout_text, "deadline of each call to an agent (e.g. 3s, 500ms)")
+      ->capture_default_str();
+  app.add_option("--tls-ca", global.client.tls_ca, "CA certificate (PEM) to verify agents; turns on TLS");
+  app.add_option("--tls-cert", global.client.tls_cert, "client certificate (PEM) for mutual TLS");
+  app.add_option("--tls-key", global.client.tls_key, "client key (PEM) for mutual TLS");
+  app.add_option("--token-file", global.client.token_file, "file holding a bearer token for the agents");
+
+  std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
+  for (const CommandEntry& e : kCommands) {
+    CLI::App* sub = app.add_subcommand(e.name, e.synopsis);
+    std::unique_ptr<Command> cmd = e.make();
+    cmd->Setup(sub);
+    commands.emplace_back(sub, std::move(cmd));
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {  // --help
+      std::string help = app.help();
+      for (auto& [sub, cmd] : commands) {
+        if (sub->parsed()) help = sub->help();
+      }
+      fwrite(help.data(), 1, help.size(), io.out);
+      return kExitOk;
+    }
+    PrintError(io, absl::StrCat(e.what(), " (see tcbscope --help)"));
+    return kExitUsage;
+  }
+  if (output == "table") {
+    global.output = OutputFormat::kTable;
+  } else if (output == "json") {
+    global.output = OutputFormat::kJson;
+  } else {
+    PrintError(io, absl::StrCat("-o: '", output, "' is not an output format (table or json)"));
+    return kExitUsage;
+  }
+  if (!absl::ParseDuration(timeout_text, &global.client.timeout) || global.client.timeout <= absl::ZeroDuration()) {
+    PrintError(io, absl::StrCat("--timeout: '", timeout_text, "' is not a positive duration (e.g. 3s)"));
+    return kExitUsage;
+  }
+  for (auto& [sub, cmd] : commands) {
+    if (sub->parsed()) return cmd->Run(global, io);
+  }
+  PrintError(io, "no command given (see tcbscope --help)");
+  return kExitUsage;
+}
+
+}  // namespace tcbscope

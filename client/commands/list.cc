@@ -1,0 +1,130 @@
+// tcbscope list HOST... [FILTER]: a remote `ss -t`.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/command.h"
+#include "client/fan_out.h"
+#include "client/host_args.h"
+#include "client/render/connection_text.h"
+#include "client/render/json_output.h"
+#include "client/render/text_table.h"
+#include "common/filter.h"
+#include "common/tcp_state.h"
+
+namespace tcbscope {
+namespace {
+
+class ListCommand : public Command {
+ public:
+  void Setup(CLI::App* sub) override {
+    sub->add_option("args", args_, "HOST... [FILTER]: hosts (name or address, optionally :port), then an ss filter");
+    sub->add_flag("-l,--listening", listening_, "listening sockets only");
+    sub->add_flag("-a,--all", all_, "sockets in every state");
+    sub->add_flag("-i,--info", info_, "show tcp_info, congestion and timers");
+    sub->add_flag("-p,--processes", processes_, "show the processes that own each socket");
+    sub->add_flag("-H,--no-header", no_header_, "print no header line");
+    // Accepted so that ss habits (`-tan`) keep working; tcbscope is always
+    // TCP and numeric.
+    bool ignored = false;
+    sub->add_flag("-t,-n", ignored, "accepted for ss compatibility; no effect");
+    sub->positionals_at_end(false);
+  }
+
+  int Run(const GlobalOptions& global, const Io& io) override {
+    absl::StatusOr<HostsAndFilter> hf = SplitHostsAndFilter(args_);
+    if (!hf.ok()) {
+      PrintError(io, hf.status().message());
+      return kExitUsage;
+    }
+    // Check the filter here too, so a typo costs no round trip and gets the
+    // same one-line message whatever the hosts.
+    absl::StatusOr<Filter> filter = Filter::Parse(hf->filter);
+    if (!filter.ok()) {
+      PrintError(io, filter.status().message());
+      return kExitUsage;
+    }
+    v1::ListConnectionsRequest request;
+    request.set_filter(hf->filter);
+    request.set_listening(listening_);
+    request.set_all(all_);
+    request.set_owners(processes_);
+    request.set_tcp_info(info_);
+
+    v1::ListResult result;
+    const size_t n = hf->hosts.size();
+    std::vector<absl::Status> statuses(n);
+    for (size_t i = 0; i < n; ++i) result.add_hosts()->set_host(hf->hosts[i].ToString());
+    ForEachConcurrently(n, [&](size_t i) {
+      v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
+      absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(hf->hosts[i], global.client);
+      statuses[i] = client.ok() ? (*client)->ListConnections(request, hc) : client.status();
+      if (!statuses[i].ok()) {
+        hc->clear_connections();
+        hc->mutable_error()->set_code(StatusCodeName(statuses[i].code()));
+        hc->mutable_error()->set_message(std::string(statuses[i].message()));
+      }
+    });
+
+    int exit_code = kExitOk;
+    for (size_t i = 0; i < n; ++i) {
+      if (statuses[i].ok()) continue;
+      PrintError(io, absl::StrCat(hf->hosts[i].ToString(), ": ", statuses[i].message()));
+      const int code = absl::IsInvalidArgument(statuses[i]) ? kExitUsage : kExitUnreachable;
+      exit_code = std::max(exit_code, code);
+    }
+    if (global.output == OutputFormat::kJson) {
+      absl::Status s = PrintJson(result, io.out);
+      if (!s.ok()) PrintError(io, s.message());
+      return exit_code;
+    }
+    PrintTable(result, io);
+    for (const v1::HostConnections& hc : result.hosts()) {
+      if (hc.dump_interrupted()) {
+        PrintError(io, absl::StrCat(hc.host(),
+                                    ": the kernel reported the dump interrupted (sockets changed meanwhile); "
+                                    "a socket may be missing or shown twice"));
+      }
+    }
+    return exit_code;
+  }
+
+ private:
+  void PrintTable(const v1::ListResult& result, const Io& io) const {
+    const bool many = result.hosts_size() > 1;
+    std::vector<TextTable::Column> cols;
+    if (many) cols.push_back({"Host"});
+    cols.push_back({"State"});
+    cols.push_back({"Recv-Q", TextTable::Align::kRight});
+    cols.push_back({"Send-Q", TextTable::Align::kRight});
+    cols.push_back({"Local Address:Port", TextTable::Align::kRight});
+    cols.push_back({"Peer Address:Port"});
+    if (processes_) cols.push_back({"Process"});
+    TextTable table(std::move(cols));
+    for (const v1::HostConnections& hc : result.hosts()) {
+      for (const v1::Connection& c : hc.connections()) {
+        std::vector<std::string> row;
+        row.reserve(7);
+        if (many) row.push_back(hc.host());
+        row.push_back(StateShortName(c.state()));
+        row.push_back(absl::StrCat(c.recv_q()));
+        row.push_back(absl::StrCat(c.send_q()));
+        row.push_back(FormatEndpoint(c, c.local()));
+        row.push_back(FormatEndpoint(c, c.remote()));
+        if (processes_) row.push_back(FormatOwners(c));
+        table.AddRow(std::move(row));
+        if (info_) table.AddDetail(FormatTcpInfo(c));
+      }
+    }
+    table.Print(io.out, !no_header_);
+  }
+
+  std::vector<std::string> args_;
+  bool listening_ = false, all_ = false, info_ = false, processes_ = false, no_header_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakeListCommand() { return std::make_unique<ListCommand>(); }
+
+}  // namespace tcbscope

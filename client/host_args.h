@@ -1,0 +1,28 @@
+// Positional arguments shared by the commands: HOST... [FILTER...].
+#ifndef TCBSCOPE_CLIENT_HOST_ARGS_H_
+#define TCBSCOPE_CLIENT_HOST_ARGS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/ip_address.h"
+
+namespace tcbscope {
+
+struct HostsAndFilter {
+  std::vector<HostPort> hosts;
+  std::string filter;  // the filter words joined by single spaces
+};
+
+// Leading arguments are hosts until the first word that starts a filter
+// (state, exclude, excl, sport, dport, src, dst, not, '!', '(' ...); the rest
+// is the filter. InvalidArgument when no host is given or a host is malformed.
+absl::StatusOr<HostsAndFilter> SplitHostsAndFilter(const std::vector<std::string>& args);
+
+// True when `word` can only begin a filter expression.
+bool IsFilterWord(const std::string& word);
+
+}  // namespace tcbscope
+
+#endif  // TCBSCOPE_CLIENT_HOST_ARGS_H_

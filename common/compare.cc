@@ -1,0 +1,274 @@
+#include "common/compare.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "common/tcp_state.h"
+
+namespace tcbscope {
+namespace {
+
+// A direction counts as quiet when nothing was sent or received on it for
+// this much longer than the capture skew.
+constexpr double kQuietMarginMs = 200;
+
+struct Side {
+  const v1::Connection* c;
+  std::string name;
+};
+
+v1::Finding* Add(google::protobuf::RepeatedPtrField<v1::Finding>* out, const char* code, v1::Severity sev,
+                 std::string meaning) {
+  v1::Finding* f = out->Add();
+  f->set_code(code);
+  f->set_severity(sev);
+  f->set_meaning(std::move(meaning));
+  return f;
+}
+
+void Evid(v1::Finding* f, const Side& s, absl::string_view field, absl::string_view value) {
+  v1::Evidence* e = f->add_evidence();
+  e->set_host(s.name);
+  e->set_field(std::string(field));
+  e->set_value(std::string(value));
+}
+
+std::string StateText(v1::TcpState s) { return StateShortName(s); }
+
+bool FinReceived(v1::TcpState s) {
+  return s == v1::TCP_STATE_CLOSE_WAIT || s == v1::TCP_STATE_LAST_ACK || s == v1::TCP_STATE_CLOSING ||
+         s == v1::TCP_STATE_TIME_WAIT;
+}
+bool FinAcked(v1::TcpState s) { return s == v1::TCP_STATE_FIN_WAIT2 || s == v1::TCP_STATE_TIME_WAIT; }
+bool Synchronized(v1::TcpState s) {
+  return s != v1::TCP_STATE_SYN_SENT && s != v1::TCP_STATE_SYN_RECV && s != v1::TCP_STATE_LISTEN &&
+         s != v1::TCP_STATE_CLOSE && s != v1::TCP_STATE_NEW_SYN_RECV && s != v1::TCP_STATE_UNSPECIFIED;
+}
+
+std::string Endpoint(const v1::Endpoint& e) {
+  return e.address().find(':') != std::string::npos ? absl::StrCat("[", e.address(), "]:", e.port())
+                                                     : absl::StrCat(e.address(), ":", e.port());
+}
+
+// Data bytes (SYN and FIN excluded) the sender has had acknowledged / the
+// receiver has taken in order.
+uint64_t AckedData(const v1::Connection& s) {
+  uint64_t v = s.tcp_info().bytes_acked();
+  uint64_t control = 1 + (FinAcked(s.state()) ? 1 : 0);
+  return v > control ? v - control : 0;
+}
+uint64_t ReceivedData(const v1::Connection& r) {
+  uint64_t v = r.tcp_info().bytes_received();
+  uint64_t control = FinReceived(r.state()) ? 1 : 0;
+  return v > control ? v - control : 0;
+}
+
+void Direction(const CompareContext& ctx, const Side& snd, const Side& rcv, bool snd_is_a, v1::ConnectionPair* pair) {
+  const v1::Connection& s = *snd.c;
+  const v1::Connection& r = *rcv.c;
+  v1::DirectionView* d = pair->add_directions();
+  d->set_direction(snd_is_a ? "A->B" : "B->A");
+  d->set_sender_send_q(s.send_q());
+  d->set_receiver_recv_q(r.recv_q());
+  const bool info = s.has_tcp_info() && r.has_tcp_info();
+  if (info) {
+    const v1::TcpInfo& si = s.tcp_info();
+    const v1::TcpInfo& ri = r.tcp_info();
+    d->set_sender_bytes_acked(AckedData(s));
+    d->set_sender_bytes_sent(si.bytes_sent());
+    d->set_sender_bytes_retrans(si.bytes_retrans());
+    d->set_receiver_bytes_received(ReceivedData(r));
+    d->set_acks_in_flight_bytes(static_cast<int64_t>(ReceivedData(r)) - static_cast<int64_t>(AckedData(s)));
+    const int64_t sent_unique = static_cast<int64_t>(si.bytes_sent() - std::min(si.bytes_sent(), si.bytes_retrans()));
+    d->set_data_in_flight_bytes(sent_unique - static_cast<int64_t>(ReceivedData(r)));
+    d->set_sender_snd_wnd(si.snd_wnd());
+    d->set_receiver_rcv_wnd(ri.rcv_wnd());
+    d->set_sender_rtt_us(si.rtt_us());
+  }
+  auto* findings = pair->mutable_findings();
+  const std::string dir = absl::StrCat(snd.name, " → ", rcv.name);
+
+  // The receiving application is not reading: data waits in its queue while
+  // the sender has more queued behind it.
+  if (Synchronized(r.state()) && r.recv_q() > 0 && s.send_q() > 0) {
+    const bool window_closed = (info && s.tcp_info().snd_wnd() == 0) ||
+                               s.timer().kind() == v1::Timer::KIND_ZERO_WINDOW_PROBE ||
+                               (info && r.tcp_info().rcv_wnd() == 0);
+    v1::Finding* f = Add(findings, kReceiverNotReading, window_closed ? v1::SEVERITY_ERROR : v1::SEVERITY_WARNING,
+                         absl::StrCat(dir, ": ", rcv.name, "'s application is not reading (", r.recv_q(),
+                                      " bytes unread) while ", snd.name, " has ", s.send_q(), " bytes queued",
+                                      window_closed ? "; the window is closed" : ""));
+    Evid(f, rcv, "recv_q", absl::StrCat(r.recv_q()));
+    Evid(f, snd, "send_q", absl::StrCat(s.send_q()));
+  }
+  // The receiver advertises no room: the sender can only probe.
+  if (Synchronized(s.state()) && info && (s.tcp_info().snd_wnd() == 0 ||
+                                          s.timer().kind() == v1::Timer::KIND_ZERO_WINDOW_PROBE)) {
+    v1::Finding* f = Add(findings, kZeroWindow, v1::SEVERITY_WARNING,
+                         absl::StrCat(dir, ": ", rcv.name, " advertises a zero window; ", snd.name,
+                                      " cannot send and sends window probes"));
+    Evid(f, snd, "tcp_info.snd_wnd", absl::StrCat(s.tcp_info().snd_wnd()));
+    if (s.timer().kind() == v1::Timer::KIND_ZERO_WINDOW_PROBE) {
+      Evid(f, snd, "timer", absl::StrCat("persist, ", s.timer().retransmits(), " probes"));
+    }
+    Evid(f, rcv, "tcp_info.rcv_wnd", absl::StrCat(r.tcp_info().rcv_wnd()));
+    Evid(f, rcv, "recv_q", absl::StrCat(r.recv_q()));
+  }
+  // Byte accounting: what the receiver took in order must lie between what
+  // the sender had acknowledged and what it sent. Checked only when the
+  // direction has been quiet for longer than the skew, so both numbers are
+  // final whichever snapshot was taken first.
+  if (info && Synchronized(s.state()) && Synchronized(r.state())) {
+    const double quiet = std::abs(ctx.skew_ms) + kQuietMarginMs;
+    const v1::TcpInfo& si = s.tcp_info();
+    const v1::TcpInfo& ri = r.tcp_info();
+    const bool quiet_dir = si.last_data_sent_ms() > quiet && ri.last_data_recv_ms() > quiet &&
+                           si.last_ack_recv_ms() > quiet;
+    if (quiet_dir) {
+      const uint64_t acked = AckedData(s), received = ReceivedData(r);
+      const uint64_t sent_unique = si.bytes_sent() - std::min(si.bytes_sent(), si.bytes_retrans());
+      if (received < acked || received > sent_unique) {
+        v1::Finding* f = Add(findings, kSeqDesync, v1::SEVERITY_ERROR,
+                             absl::StrCat(dir, ": the two ends disagree on the byte stream: ", rcv.name, " took ",
+                                          received, " bytes in order, ", snd.name, " had ", acked,
+                                          " acknowledged of ", sent_unique, " sent"));
+        Evid(f, snd, "tcp_info.bytes_acked", absl::StrCat(si.bytes_acked()));
+        Evid(f, snd, "tcp_info.bytes_sent", absl::StrCat(si.bytes_sent()));
+        Evid(f, rcv, "tcp_info.bytes_received", absl::StrCat(ri.bytes_received()));
+      }
+    }
+  }
+}
+
+void Options(const Side& a, const Side& b, v1::ConnectionPair* pair) {
+  if (!a.c->has_tcp_info() || !b.c->has_tcp_info()) return;
+  if (!Synchronized(a.c->state()) || !Synchronized(b.c->state())) return;
+  const v1::TcpInfo& x = a.c->tcp_info();
+  const v1::TcpInfo& y = b.c->tcp_info();
+  auto* findings = pair->mutable_findings();
+  if (x.opt_wscale() != y.opt_wscale() || x.opt_sack() != y.opt_sack() || x.opt_timestamps() != y.opt_timestamps()) {
+    v1::Finding* f = Add(findings, kOptionMismatch, v1::SEVERITY_ERROR,
+                         "the two ends disagree on the options negotiated in the handshake: something between "
+                         "them rewrote the SYN or SYN-ACK");
+    auto opts = [](const v1::TcpInfo& t) {
+      return absl::StrCat(t.opt_wscale() ? "wscale " : "", t.opt_sack() ? "sack " : "",
+                          t.opt_timestamps() ? "ts" : "");
+    };
+    Evid(f, a, "tcp_info.options", opts(x));
+    Evid(f, b, "tcp_info.options", opts(y));
+  } else if (x.opt_wscale() && (x.snd_wscale() != y.rcv_wscale() || x.rcv_wscale() != y.snd_wscale())) {
+    v1::Finding* f = Add(findings, kWscaleMismatch, v1::SEVERITY_ERROR,
+                         "window scale differs between the ends: each misreads the other's window, so transfers "
+                         "stall or overrun (a middlebox rewrote the handshake)");
+    Evid(f, a, "tcp_info.snd_wscale/rcv_wscale", absl::StrCat(x.snd_wscale(), "/", x.rcv_wscale()));
+    Evid(f, b, "tcp_info.snd_wscale/rcv_wscale", absl::StrCat(y.snd_wscale(), "/", y.rcv_wscale()));
+  }
+  // A sender's MSS can never legitimately exceed what the peer advertised.
+  for (const auto& [s, r] : {std::pair<const Side*, const Side*>{&a, &b}, {&b, &a}}) {
+    const v1::TcpInfo& si = s->c->tcp_info();
+    const v1::TcpInfo& ri = r->c->tcp_info();
+    if (ri.advmss() > 0 && si.snd_mss() > ri.advmss()) {
+      v1::Finding* f = Add(findings, kOptionMismatch, v1::SEVERITY_ERROR,
+                           absl::StrCat(s->name, " sends segments of ", si.snd_mss(), " bytes but ", r->name,
+                                        " advertised an MSS of ", ri.advmss(), ": the MSS option was rewritten"));
+      Evid(f, *s, "tcp_info.snd_mss", absl::StrCat(si.snd_mss()));
+      Evid(f, *r, "tcp_info.advmss", absl::StrCat(ri.advmss()));
+    }
+  }
+}
+
+}  // namespace
+
+void ComparePair(const CompareContext& ctx, v1::ConnectionPair* pair) {
+  const Side a{&pair->a(), ctx.name_a};
+  const Side b{&pair->b(), ctx.name_b};
+  auto* findings = pair->mutable_findings();
+
+  // Handshake halfway: the SYN arrived (B answers from SYN_RECV) but the
+  // SYN-ACK never reached A, which still waits in SYN_SENT.
+  for (const auto& [x, y] : {std::pair<const Side*, const Side*>{&a, &b}, {&b, &a}}) {
+    if (x->c->state() == v1::TCP_STATE_SYN_SENT && y->c->state() == v1::TCP_STATE_SYN_RECV) {
+      v1::Finding* f = Add(findings, kHandshakeIncomplete, v1::SEVERITY_ERROR,
+                           absl::StrCat(y->name, " received the SYN and answered, but ", x->name,
+                                        " never got the SYN-ACK: the return path drops it"));
+      Evid(f, *x, "state", "SYN-SENT");
+      if (x->c->has_timer()) Evid(f, *x, "timer.retransmits", absl::StrCat(x->c->timer().retransmits()));
+      Evid(f, *y, "state", "SYN-RECV");
+      if (y->c->has_timer()) Evid(f, *y, "timer.retransmits", absl::StrCat(y->c->timer().retransmits()));
+    }
+  }
+  // One side got the FIN and its application never closed.
+  for (const Side* x : {&a, &b}) {
+    const Side* y = x == &a ? &b : &a;
+    if (x->c->state() == v1::TCP_STATE_CLOSE_WAIT) {
+      v1::Finding* f = Add(findings, kCloseNotCalled, v1::SEVERITY_WARNING,
+                           absl::StrCat(y->name, " closed its side; ", x->name,
+                                        "'s application got the end of stream but never called close()"));
+      Evid(f, *x, "state", StateText(x->c->state()));
+      Evid(f, *y, "state", StateText(y->c->state()));
+      if (x->c->recv_q() > 0) Evid(f, *x, "recv_q", absl::StrCat(x->c->recv_q()));
+    }
+  }
+  Direction(ctx, a, b, true, pair);
+  Direction(ctx, b, a, false, pair);
+  Options(a, b, pair);
+}
+
+void CompareUnpaired(const CompareContext& ctx, bool on_a, v1::UnpairedConnection* u) {
+  const v1::Connection& c = u->connection();
+  const Side self{&c, on_a ? ctx.name_a : ctx.name_b};
+  const std::string other = on_a ? ctx.name_b : ctx.name_a;
+  auto* findings = u->mutable_findings();
+  const std::string peer = Endpoint(c.remote());
+  if (c.state() == v1::TCP_STATE_SYN_SENT) {
+    v1::Finding* f = Add(findings, kSynUnanswered, v1::SEVERITY_ERROR,
+                         absl::StrCat(self.name, " sends SYNs to ", peer, " and ", other,
+                                      " has no TCB for them: the SYN never arrived (dropped on the way or on ",
+                                      other, "'s input)"));
+    Evid(f, self, "state", "SYN-SENT");
+    if (c.has_timer()) Evid(f, self, "timer.retransmits", absl::StrCat(c.timer().retransmits()));
+    v1::Evidence* e = f->add_evidence();
+    e->set_host(other);
+    e->set_field("tcb");
+    e->set_value(absl::StrCat("none for ", peer, " ← ", Endpoint(c.local())));
+  } else if (c.state() == v1::TCP_STATE_SYN_RECV) {
+    v1::Finding* f = Add(findings, kHandshakeIncomplete, v1::SEVERITY_WARNING,
+                         absl::StrCat(self.name, " answered a SYN from ", peer, " but ", other,
+                                      " holds no matching connection (it gave up, or its SYN-ACK was lost)"));
+    Evid(f, self, "state", "SYN-RECV");
+  } else if (Synchronized(c.state())) {
+    v1::Finding* f = Add(findings, kHalfOpen, v1::SEVERITY_ERROR,
+                         absl::StrCat(self.name, " holds a connection to ", peer, " that ", other,
+                                      " has no record of: half-open; ", self.name,
+                                      " learns only when it next sends (then gets a reset or times out)"));
+    Evid(f, self, "state", StateText(c.state()));
+    if (c.send_q() > 0) Evid(f, self, "send_q", absl::StrCat(c.send_q()));
+    v1::Evidence* e = f->add_evidence();
+    e->set_host(other);
+    e->set_field("tcb");
+    e->set_value(absl::StrCat("none for ", peer, " ← ", Endpoint(c.local())));
+  }
+}
+
+void CompareAll(const CompareContext& ctx, v1::CorrelateResult* result) {
+  for (auto& p : *result->mutable_pairs()) ComparePair(ctx, &p);
+  for (auto& u : *result->mutable_only_a()) CompareUnpaired(ctx, true, &u);
+  for (auto& u : *result->mutable_only_b()) CompareUnpaired(ctx, false, &u);
+  uint32_t err = 0, warn = 0, info = 0;
+  auto count = [&](const google::protobuf::RepeatedPtrField<v1::Finding>& fs) {
+    for (const auto& f : fs) {
+      if (f.severity() == v1::SEVERITY_ERROR) ++err;
+      if (f.severity() == v1::SEVERITY_WARNING) ++warn;
+      if (f.severity() == v1::SEVERITY_INFO) ++info;
+    }
+  };
+  for (const auto& p : result->pairs()) count(p.findings());
+  for (const auto& u : result->only_a()) count(u.findings());
+  for (const auto& u : result->only_b()) count(u.findings());
+  result->set_findings_error(err);
+  result->set_findings_warning(warn);
+  result->set_findings_info(info);
+}
+
+}  // namespace tcbscope

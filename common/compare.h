@@ -1,0 +1,46 @@
+// Compares the two TCBs of each pair and turns what disagrees into findings
+// with stable codes (docs/findings.md).
+//
+// Pure logic. Comparisons that depend on time allow for the capture skew
+// between the two snapshots: a byte-count check is made only on a direction
+// that has been quiet for longer than the skew, when both counts are final.
+#ifndef TCBSCOPE_COMMON_COMPARE_H_
+#define TCBSCOPE_COMMON_COMPARE_H_
+
+#include <string>
+
+#include "tcbscope/v1/results.pb.h"
+
+namespace tcbscope {
+
+// Finding codes (DESIGN.md). Their meaning never changes once released.
+inline constexpr char kHalfOpen[] = "HALF_OPEN";
+inline constexpr char kSynUnanswered[] = "SYN_UNANSWERED";
+inline constexpr char kHandshakeIncomplete[] = "HANDSHAKE_INCOMPLETE";
+inline constexpr char kCloseNotCalled[] = "CLOSE_NOT_CALLED";
+inline constexpr char kReceiverNotReading[] = "RECEIVER_NOT_READING";
+inline constexpr char kZeroWindow[] = "ZERO_WINDOW";
+inline constexpr char kSeqDesync[] = "SEQ_DESYNC";
+inline constexpr char kWscaleMismatch[] = "WSCALE_MISMATCH";
+inline constexpr char kOptionMismatch[] = "OPTION_MISMATCH";
+
+struct CompareContext {
+  // How findings name each host; the result names the hosts behind A and B.
+  std::string name_a = "A";
+  std::string name_b = "B";
+  double skew_ms = 0;        // B's capture time minus A's
+};
+
+// Fills pair->directions and pair->findings.
+void ComparePair(const CompareContext& ctx, v1::ConnectionPair* pair);
+
+// Findings for a TCB with no partner on the other host. `on_a` says which
+// host holds it.
+void CompareUnpaired(const CompareContext& ctx, bool on_a, v1::UnpairedConnection* u);
+
+// Runs the two above over a whole correlation and fills the severity counts.
+void CompareAll(const CompareContext& ctx, v1::CorrelateResult* result);
+
+}  // namespace tcbscope
+
+#endif  // TCBSCOPE_COMMON_COMPARE_H_

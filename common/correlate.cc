@@ -1,0 +1,134 @@
+#include "common/correlate.h"
+
+#include <tuple>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "common/ip_address.h"
+
+namespace tcbscope {
+namespace {
+
+// A folded endpoint; an address that does not parse keys as unspecified.
+Endpoint Fold(const v1::Endpoint& e) {
+  absl::StatusOr<IpAddress> a = IpAddress::Parse(e.address());
+  return Endpoint{a.ok() ? a->Folded() : IpAddress(), static_cast<uint16_t>(e.port())};
+}
+
+struct Key {
+  Endpoint local, remote;
+  friend bool operator==(const Key& x, const Key& y) { return x.local == y.local && x.remote == y.remote; }
+  template <typename H>
+  friend H AbslHashValue(H h, const Key& k) {
+    return H::combine(std::move(h), k.local, k.remote);
+  }
+};
+
+bool Pairable(v1::TcpState s) { return s != v1::TCP_STATE_LISTEN && s != v1::TCP_STATE_CLOSE; }
+bool CanBeUnpaired(v1::TcpState s) { return Pairable(s) && s != v1::TCP_STATE_TIME_WAIT; }
+
+absl::flat_hash_set<IpAddress> AddressesOf(const v1::HostInfo* info, bool include_loopback) {
+  absl::flat_hash_set<IpAddress> out;
+  if (info == nullptr) return out;
+  for (const auto& ia : info->addresses()) {
+    absl::StatusOr<IpAddress> a = IpAddress::Parse(ia.address());
+    if (!a.ok()) continue;
+    const IpAddress f = a->Folded();
+    if (f.IsLoopback() && !include_loopback) continue;
+    out.insert(f);
+  }
+  return out;
+}
+
+// Listening (address, port)s of a snapshot; the unspecified address stands
+// for a wildcard listener.
+using Listeners = absl::flat_hash_set<Endpoint>;
+
+bool Listens(const Listeners& l, const Endpoint& e) {
+  return l.contains(e) || l.contains(Endpoint{IpAddress(), e.port});
+}
+
+// Client side first: the end without a listener on its local port is A;
+// without listeners to go by, the higher local port (ephemeral) is.
+bool IsClientSide(const Key& k, const Listeners& listeners) {
+  const bool local_listens = Listens(listeners, k.local), remote_listens = Listens(listeners, k.remote);
+  if (local_listens != remote_listens) return remote_listens;
+  if (k.local.port != k.remote.port) return k.local.port > k.remote.port;
+  return k.remote.address < k.local.address;
+}
+
+// The CLI's own calls to either agent are not what the user asked about.
+bool IsOwnTraffic(const v1::Connection& c, uint32_t port_a, uint32_t port_b) {
+  for (uint32_t p : {port_a, port_b}) {
+    if (p != 0 && (c.local().port() == p || c.remote().port() == p)) return true;
+  }
+  return false;
+}
+
+int64_t ToMs(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
+
+}  // namespace
+
+bool SameHost(const v1::HostInfo& a, const v1::HostInfo& b) {
+  return !a.boot_id().empty() && a.boot_id() == b.boot_id() && a.hostname() == b.hostname();
+}
+
+void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult* result) {
+  result->set_skew_ms(static_cast<double>(ToMs(b.captured_at - a.captured_at)));
+  const bool same = a.info != nullptr && b.info != nullptr && SameHost(*a.info, *b.info);
+  const auto& ca = *a.connections;
+  const auto& cb = *b.connections;
+
+  Listeners listeners;
+  for (const v1::Connection& c : cb) {
+    if (c.state() != v1::TCP_STATE_LISTEN) continue;
+    Endpoint e = Fold(c.local());
+    if (e.address.IsUnspecified()) e.address = IpAddress();
+    listeners.insert(e);
+  }
+  absl::flat_hash_map<Key, int> index_b;
+  index_b.reserve(cb.size());
+  for (int i = 0; i < cb.size(); ++i) {
+    if (!Pairable(cb[i].state()) || IsOwnTraffic(cb[i], a.agent_port, b.agent_port)) continue;
+    index_b.emplace(Key{Fold(cb[i].local()), Fold(cb[i].remote())}, i);
+  }
+  std::vector<bool> b_used(cb.size(), false);
+  std::vector<bool> a_used(ca.size(), false);
+  for (int i = 0; i < ca.size(); ++i) {
+    const v1::Connection& x = ca[i];
+    if (!Pairable(x.state()) || IsOwnTraffic(x, a.agent_port, b.agent_port)) continue;
+    const Key kx{Fold(x.local()), Fold(x.remote())};
+    if (kx.local == kx.remote) continue;  // a socket connected to itself
+    if (same && !IsClientSide(kx, listeners)) continue;
+    auto it = index_b.find(Key{kx.remote, kx.local});
+    if (it == index_b.end()) continue;
+    v1::ConnectionPair* p = result->add_pairs();
+    *p->mutable_a() = x;
+    *p->mutable_b() = cb[it->second];
+    p->set_matched_by("addresses");
+    a_used[i] = true;
+    b_used[it->second] = true;
+  }
+
+  const absl::flat_hash_set<IpAddress> addrs_a = AddressesOf(a.info, same);
+  const absl::flat_hash_set<IpAddress> addrs_b = AddressesOf(b.info, same);
+  auto unpaired = [&](const auto& list, const std::vector<bool>& used, const absl::flat_hash_set<IpAddress>& peer,
+                      google::protobuf::RepeatedPtrField<v1::UnpairedConnection>* out) {
+    for (int i = 0; i < list.size(); ++i) {
+      if (used[i] || !CanBeUnpaired(list[i].state()) || IsOwnTraffic(list[i], a.agent_port, b.agent_port)) continue;
+      const Endpoint r = Fold(list[i].remote());
+      if (!peer.contains(r.address)) continue;
+      if (same) {
+        // Within one host the partner would be in this same list; it exists
+        // unless this end is alone (e.g. a SYN_SENT that got no answer).
+        const Key k{Fold(list[i].local()), r};
+        if (index_b.contains(Key{k.remote, k.local})) continue;
+      }
+      *out->Add()->mutable_connection() = list[i];
+    }
+  };
+  unpaired(ca, a_used, addrs_b, result->mutable_only_a());
+  if (!same) unpaired(cb, b_used, addrs_a, result->mutable_only_b());
+}
+
+}  // namespace tcbscope

@@ -1,0 +1,46 @@
+// Pairs both ends of each TCP connection across two hosts' snapshots.
+//
+// Pure logic over protos: no I/O, no clock. A connection on A pairs with one
+// on B when A.local == B.remote and A.remote == B.local, IPv4-mapped IPv6
+// addresses folded to IPv4. A TCB whose peer address belongs to the other
+// host but that has no partner there is unpaired (only_a / only_b): that
+// asymmetry is a finding in itself (see common/compare.h).
+//
+// When both snapshots come from the same host (same boot id, or the same
+// agent given twice), every loopback connection has both ends in one list;
+// each pair is reported once, oriented client → server: B is the end whose
+// local port has a listener; failing that, A has the higher (ephemeral) port.
+#ifndef TCBSCOPE_COMMON_CORRELATE_H_
+#define TCBSCOPE_COMMON_CORRELATE_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "tcbscope/v1/inspector.pb.h"
+#include "tcbscope/v1/results.pb.h"
+
+namespace tcbscope {
+
+// One host's side of the input. The referenced protos must outlive the call.
+struct HostSnapshot {
+  std::string name;                 // as the user named it, for evidence
+  const v1::HostInfo* info = nullptr;
+  const google::protobuf::RepeatedPtrField<v1::Connection>* connections = nullptr;
+  absl::Time captured_at;
+  // The port this host's agent serves on. Connections to or from either
+  // host's agent port are the tool's own calls and are left out; 0 = none.
+  uint32_t agent_port = 0;
+};
+
+// Fills result->pairs, only_a, only_b and skew_ms (B's capture minus A's).
+// Findings are not computed here (see CompareAll in common/compare.h).
+// LISTEN, CLOSE and TIME_WAIT sockets are never unpaired: a listener has no
+// peer, and TIME_WAIT outliving its peer's TCB is TCP working as designed.
+void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult* result);
+
+// True when the two infos describe the same running kernel.
+bool SameHost(const v1::HostInfo& a, const v1::HostInfo& b);
+
+}  // namespace tcbscope
+
+#endif  // TCBSCOPE_COMMON_CORRELATE_H_

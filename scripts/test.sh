@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds tcbscope and runs every test. This is the README's test command and
+# what CI runs (.ci/run). Tests needing root or BPF skip with a reason when
+# those are missing.
+#
+# 1. ASan+UBSan build: unit and e2e tests (memory errors fail the run).
+# 2. The regular build (warnings are errors): every test; its ctest summary
+#    is the last thing printed.
+# TCBSCOPE_SKIP_SANITIZE=1 skips step 1 for a quick local run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh test
+jobs="$(nproc)"
+
+if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
+  echo "== sanitizer build (ASan+UBSan): unit and e2e tests"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTCBSCOPE_SANITIZE=ON -DTCBSCOPE_BUILD_BENCH=OFF \
+    -DTCBSCOPE_WERROR=ON >/dev/null
+  cmake --build build-asan -j"$jobs" 2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan -L 'unit|e2e' --output-on-failure -j"$jobs" --timeout 600
+fi
+
+echo "== build (RelWithDebInfo, -Werror): all tests"
+cmake -S . -B build -DTCBSCOPE_WERROR=ON >/dev/null
+cmake --build build -j"$jobs" 2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
+ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900

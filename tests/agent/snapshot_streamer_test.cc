@@ -1,0 +1,125 @@
+// The snapshot path (filter, state mask, batching, last-batch marking) on a
+// recorded dump, with a plain callback in place of the gRPC stream.
+#include "agent/snapshot_streamer.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "agent/kernel/replay_source.h"
+#include "gtest/gtest.h"
+
+namespace tcbscope {
+namespace {
+
+std::unique_ptr<kernel::ReplaySource> Recording() {
+  std::ifstream in(std::string(TCBSCOPE_SOURCE_DIR) + "/tests/data/ss_tani.dump", std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto r = kernel::ReplaySource::FromBytes(ss.str(), "ss_tani.dump");
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? std::move(*r) : nullptr;
+}
+
+struct Collected {
+  std::vector<v1::ConnectionBatch> batches;
+  size_t connections() const {
+    size_t n = 0;
+    for (const auto& b : batches) n += b.connections_size();
+    return n;
+  }
+};
+
+absl::Status Snapshot(kernel::DiagSource& src, const v1::ListConnectionsRequest& req, Collected* out,
+                 uint32_t batch_size = 1000) {
+  SnapshotOptions opts;
+  opts.batch_size = batch_size;
+  return StreamSnapshot(src, req, opts, nullptr, [&](const v1::ConnectionBatch& b) {
+    out->batches.push_back(b);
+    return true;
+  });
+}
+
+TEST(SnapshotStreamerTest, BatchesAndMarksTheLast) {
+  auto src = Recording();
+  v1::ListConnectionsRequest req;
+  req.set_all(true);
+  Collected all;
+  ASSERT_TRUE(Snapshot(*src, req, &all, 1000).ok());
+  ASSERT_EQ(all.batches.size(), 1u);
+  EXPECT_TRUE(all.batches[0].last());
+  const size_t n = all.connections();
+  EXPECT_EQ(all.batches[0].total(), n);
+  EXPECT_GE(n, 10u);
+
+  Collected small;
+  ASSERT_TRUE(Snapshot(*src, req, &small, 3).ok());
+  EXPECT_EQ(small.connections(), n);
+  EXPECT_EQ(small.batches.size(), n / 3 + 1);
+  for (size_t i = 0; i + 1 < small.batches.size(); ++i) {
+    EXPECT_EQ(small.batches[i].connections_size(), 3);
+    EXPECT_FALSE(small.batches[i].last());
+    // Every batch of one snapshot carries the same capture time.
+    EXPECT_EQ(small.batches[i].captured_at().seconds(), small.batches.back().captured_at().seconds());
+    EXPECT_EQ(small.batches[i].captured_at().nanos(), small.batches.back().captured_at().nanos());
+  }
+  EXPECT_TRUE(small.batches.back().last());
+  EXPECT_EQ(small.batches.back().total(), n);
+}
+
+TEST(SnapshotStreamerTest, DefaultStatesAreSsConnected) {
+  auto src = Recording();
+  Collected c;
+  ASSERT_TRUE(Snapshot(*src, v1::ListConnectionsRequest(), &c).ok());
+  ASSERT_GT(c.connections(), 0u);
+  for (const auto& b : c.batches) {
+    for (const auto& conn : b.connections()) {
+      EXPECT_NE(conn.state(), v1::TCP_STATE_LISTEN);
+      EXPECT_NE(conn.state(), v1::TCP_STATE_TIME_WAIT);
+    }
+  }
+  v1::ListConnectionsRequest listening;
+  listening.set_listening(true);
+  Collected l;
+  ASSERT_TRUE(Snapshot(*src, listening, &l).ok());
+  ASSERT_GT(l.connections(), 0u);
+  for (const auto& conn : l.batches[0].connections()) EXPECT_EQ(conn.state(), v1::TCP_STATE_LISTEN);
+}
+
+TEST(SnapshotStreamerTest, BadFilterFailsBeforeAnyBatch) {
+  auto src = Recording();
+  v1::ListConnectionsRequest req;
+  req.set_filter("sport = = 1");
+  Collected c;
+  absl::Status s = Snapshot(*src, req, &c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(c.batches.empty());
+}
+
+TEST(SnapshotStreamerTest, GoneReaderStopsTheDump) {
+  auto src = Recording();
+  v1::ListConnectionsRequest req;
+  req.set_all(true);
+  int writes = 0;
+  SnapshotOptions opts;
+  opts.batch_size = 1;
+  absl::Status s = StreamSnapshot(*src, req, opts, nullptr, [&](const v1::ConnectionBatch&) {
+    ++writes;
+    return false;
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(writes, 1);
+}
+
+TEST(SnapshotStreamerTest, FilterSelectsPorts) {
+  auto src = Recording();
+  v1::ListConnectionsRequest req;
+  req.set_all(true);
+  req.set_filter("sport = :45002");
+  Collected c;
+  ASSERT_TRUE(Snapshot(*src, req, &c).ok());
+  ASSERT_GE(c.connections(), 2u);  // the listener and the accepted socket
+  for (const auto& conn : c.batches[0].connections()) EXPECT_EQ(conn.local().port(), 45002u);
+}
+
+}  // namespace
+}  // namespace tcbscope
