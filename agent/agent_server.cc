@@ -127,6 +127,9 @@ absl::Status RunAgent(const AgentConfig& config) {
   builder.RegisterService(&service);
   builder.SetMaxSendMessageSize(64 << 20);
   builder.SetMaxReceiveMessageSize(1 << 20);  // requests are small
+  // One listening socket: with SO_REUSEPORT gRPC opens several, and with
+  // port 0 they end up on different ports, one of them unreported.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen,
