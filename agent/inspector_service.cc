@@ -21,6 +21,7 @@ grpc::Status InspectorService::GetHostInfo(grpc::ServerContext*, const v1::GetHo
   if (!s.ok()) return ToGrpcStatus(s);
   response->set_agent_version(options_.version);
   response->set_source(source_->Describe());
+  response->set_netns(source_->netns());
   v1::Capabilities* caps = response->mutable_capabilities();
   caps->set_seq_source(v1::Capabilities::SEQ_SOURCE_NONE);
   caps->set_event_source(v1::Capabilities::EVENT_SOURCE_NONE);

@@ -52,10 +52,12 @@ std::string Endpoint(const v1::Endpoint& e) {
 }
 
 // Data bytes (SYN and FIN excluded) the sender has had acknowledged / the
-// receiver has taken in order.
-uint64_t AckedData(const v1::Connection& s) {
+// receiver has taken in order. Only the active opener's bytes_acked counts its
+// SYN; when it is not known which end that is, the SYN is assumed counted,
+// which can only make the acknowledged figure smaller (never a false alarm).
+uint64_t AckedData(const v1::Connection& s, bool syn_counted) {
   uint64_t v = s.tcp_info().bytes_acked();
-  uint64_t control = 1 + (FinAcked(s.state()) ? 1 : 0);
+  uint64_t control = (syn_counted ? 1 : 0) + (FinAcked(s.state()) ? 1 : 0);
   return v > control ? v - control : 0;
 }
 uint64_t ReceivedData(const v1::Connection& r) {
@@ -72,14 +74,15 @@ void Direction(const CompareContext& ctx, const Side& snd, const Side& rcv, bool
   d->set_sender_send_q(s.send_q());
   d->set_receiver_recv_q(r.recv_q());
   const bool info = s.has_tcp_info() && r.has_tcp_info();
+  const bool syn_counted = pair->passive_side() != (snd_is_a ? "A" : "B");
   if (info) {
     const v1::TcpInfo& si = s.tcp_info();
     const v1::TcpInfo& ri = r.tcp_info();
-    d->set_sender_bytes_acked(AckedData(s));
+    d->set_sender_bytes_acked(AckedData(s, syn_counted));
     d->set_sender_bytes_sent(si.bytes_sent());
     d->set_sender_bytes_retrans(si.bytes_retrans());
     d->set_receiver_bytes_received(ReceivedData(r));
-    d->set_acks_in_flight_bytes(static_cast<int64_t>(ReceivedData(r)) - static_cast<int64_t>(AckedData(s)));
+    d->set_acks_in_flight_bytes(static_cast<int64_t>(ReceivedData(r)) - static_cast<int64_t>(AckedData(s, syn_counted)));
     const int64_t sent_unique = static_cast<int64_t>(si.bytes_sent() - std::min(si.bytes_sent(), si.bytes_retrans()));
     d->set_data_in_flight_bytes(sent_unique - static_cast<int64_t>(ReceivedData(r)));
     d->set_sender_snd_wnd(si.snd_wnd());
@@ -126,7 +129,7 @@ void Direction(const CompareContext& ctx, const Side& snd, const Side& rcv, bool
     const bool quiet_dir = si.last_data_sent_ms() > quiet && ri.last_data_recv_ms() > quiet &&
                            si.last_ack_recv_ms() > quiet;
     if (quiet_dir) {
-      const uint64_t acked = AckedData(s), received = ReceivedData(r);
+      const uint64_t acked = AckedData(s, syn_counted), received = ReceivedData(r);
       const uint64_t sent_unique = si.bytes_sent() - std::min(si.bytes_sent(), si.bytes_retrans());
       if (received < acked || received > sent_unique) {
         v1::Finding* f = Add(findings, kSeqDesync, v1::SEVERITY_ERROR,

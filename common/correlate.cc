@@ -44,6 +44,17 @@ absl::flat_hash_set<IpAddress> AddressesOf(const v1::HostInfo* info, bool includ
 // for a wildcard listener.
 using Listeners = absl::flat_hash_set<Endpoint>;
 
+Listeners ListenersOf(const google::protobuf::RepeatedPtrField<v1::Connection>& list) {
+  Listeners out;
+  for (const v1::Connection& c : list) {
+    if (c.state() != v1::TCP_STATE_LISTEN) continue;
+    Endpoint e = Fold(c.local());
+    if (e.address.IsUnspecified()) e.address = IpAddress();
+    out.insert(e);
+  }
+  return out;
+}
+
 bool Listens(const Listeners& l, const Endpoint& e) {
   return l.contains(e) || l.contains(Endpoint{IpAddress(), e.port});
 }
@@ -70,7 +81,7 @@ int64_t ToMs(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
 }  // namespace
 
 bool SameHost(const v1::HostInfo& a, const v1::HostInfo& b) {
-  return !a.boot_id().empty() && a.boot_id() == b.boot_id() && a.hostname() == b.hostname();
+  return !a.boot_id().empty() && a.boot_id() == b.boot_id() && a.netns() == b.netns();
 }
 
 void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult* result) {
@@ -79,13 +90,8 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
   const auto& ca = *a.connections;
   const auto& cb = *b.connections;
 
-  Listeners listeners;
-  for (const v1::Connection& c : cb) {
-    if (c.state() != v1::TCP_STATE_LISTEN) continue;
-    Endpoint e = Fold(c.local());
-    if (e.address.IsUnspecified()) e.address = IpAddress();
-    listeners.insert(e);
-  }
+  const Listeners listeners = ListenersOf(cb);
+  const Listeners listeners_a = same ? listeners : ListenersOf(ca);
   absl::flat_hash_map<Key, int> index_b;
   index_b.reserve(cb.size());
   for (int i = 0; i < cb.size(); ++i) {
@@ -106,6 +112,11 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
     *p->mutable_a() = x;
     *p->mutable_b() = cb[it->second];
     p->set_matched_by("addresses");
+    if (Listens(listeners, Fold(p->b().local()))) {
+      p->set_passive_side("B");
+    } else if (Listens(listeners_a, kx.local)) {
+      p->set_passive_side("A");
+    }
     a_used[i] = true;
     b_used[it->second] = true;
   }

@@ -38,7 +38,8 @@ struct HostSnapshot {
 // peer, and TIME_WAIT outliving its peer's TCB is TCP working as designed.
 void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult* result);
 
-// True when the two infos describe the same running kernel.
+// True when the two infos describe the same running kernel and network
+// namespace (so both snapshots hold the same sockets).
 bool SameHost(const v1::HostInfo& a, const v1::HostInfo& b);
 
 }  // namespace tcbscope

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh build
 command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 >/dev/null; }
-cmake -S . -B build -DTCBSCOPE_BUILD_TESTS=OFF -DTCBSCOPE_BUILD_BENCH=OFF >/dev/null
+cmake -S . -B build >/dev/null
 cmake --build build -j"$(nproc)" --target tcbscope tcbscope-agent 2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
 
 work=$(mktemp -d)

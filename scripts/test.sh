@@ -22,6 +22,6 @@ if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
 fi
 
 echo "== build (RelWithDebInfo, -Werror): all tests"
-cmake -S . -B build -DTCBSCOPE_WERROR=ON >/dev/null
+cmake -S . -B build -DTCBSCOPE_WERROR=ON -DTCBSCOPE_BUILD_TESTS=ON -DTCBSCOPE_BUILD_BENCH=ON >/dev/null
 cmake --build build -j"$jobs" 2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900

@@ -1,0 +1,56 @@
+// Correlation and comparison of two large snapshots (the client's CPU for
+// `tcbscope correlate` on hosts with many connections).
+#include "absl/time/clock.h"
+#include "benchmark/benchmark.h"
+#include "common/compare.h"
+#include "common/correlate.h"
+
+namespace tcbscope {
+namespace {
+
+void Fill(int n, google::protobuf::RepeatedPtrField<v1::Connection>* a,
+          google::protobuf::RepeatedPtrField<v1::Connection>* b) {
+  for (int i = 0; i < n; ++i) {
+    const std::string ca = "198.51.100." + std::to_string(1 + i % 100);
+    const int cp = 1024 + i / 100;
+    v1::Connection* x = a->Add();
+    x->set_family(v1::FAMILY_INET);
+    x->set_state(v1::TCP_STATE_ESTABLISHED);
+    x->mutable_local()->set_address(ca);
+    x->mutable_local()->set_port(cp);
+    x->mutable_remote()->set_address("198.51.100.200");
+    x->mutable_remote()->set_port(443);
+    x->mutable_tcp_info()->set_bytes_acked(1001);
+    x->mutable_tcp_info()->set_bytes_sent(1000);
+    v1::Connection* y = b->Add();
+    y->set_family(v1::FAMILY_INET);
+    y->set_state(v1::TCP_STATE_ESTABLISHED);
+    y->mutable_local()->set_address("198.51.100.200");
+    y->mutable_local()->set_port(443);
+    y->mutable_remote()->set_address(ca);
+    y->mutable_remote()->set_port(cp);
+    y->mutable_tcp_info()->set_bytes_received(1000);
+  }
+}
+
+void BM_CorrelateAndCompare(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  google::protobuf::RepeatedPtrField<v1::Connection> a, b;
+  Fill(n, &a, &b);
+  v1::HostInfo ia, ib;
+  ia.set_boot_id("a");
+  ib.set_boot_id("b");
+  for (int i = 1; i <= 100; ++i) ia.add_addresses()->set_address("198.51.100." + std::to_string(i));
+  ib.add_addresses()->set_address("198.51.100.200");
+  for (auto _ : state) {
+    v1::CorrelateResult r;
+    Correlate(HostSnapshot{"a", &ia, &a, absl::Now()}, HostSnapshot{"b", &ib, &b, absl::Now()}, &r);
+    CompareAll(CompareContext{}, &r);
+    if (r.pairs_size() != n) state.SkipWithError("not all pairs found");
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_CorrelateAndCompare)->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace tcbscope
