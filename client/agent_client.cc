@@ -100,7 +100,8 @@ absl::Status AgentClient::GetCounters(v1::Counters* out) {
   return Convert(stub_->GetCounters(&ctx, v1::GetCountersRequest(), out));
 }
 
-absl::Status AgentClient::ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out) {
+absl::Status AgentClient::ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                                          const std::function<void(v1::ConnectionBatch*)>& on_batch) {
   grpc::ClientContext ctx;
   Prepare(&ctx);
   std::unique_ptr<grpc::ClientReader<v1::ConnectionBatch>> reader = stub_->ListConnections(&ctx, request);
@@ -109,11 +110,15 @@ absl::Status AgentClient::ListConnections(const v1::ListConnectionsRequest& requ
   while (reader->Read(&batch)) {
     if (!out->has_captured_at()) *out->mutable_captured_at() = batch.captured_at();
     if (batch.dump_interrupted()) out->set_dump_interrupted(true);
+    saw_last = batch.last();
+    if (on_batch) {
+      on_batch(&batch);
+      continue;
+    }
     auto* conns = batch.mutable_connections();
     out->mutable_connections()->Reserve(out->connections_size() + conns->size());
     // Move, not copy: 100k connections make copying visible.
     for (auto& c : *conns) out->add_connections()->Swap(&c);
-    saw_last = batch.last();
   }
   absl::Status s = Convert(reader->Finish());
   if (s.ok() && !saw_last) return absl::DataLossError("the agent ended the stream before the last batch");

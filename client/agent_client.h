@@ -7,6 +7,7 @@
 #ifndef TCBSCOPE_CLIENT_AGENT_CLIENT_H_
 #define TCBSCOPE_CLIENT_AGENT_CLIENT_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -36,7 +37,10 @@ class AgentClient {
 
   absl::Status GetHostInfo(v1::HostInfo* out);
   // Reads the whole stream into `out` (connections, capture time, interrupted).
-  absl::Status ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out);
+  // With `on_batch`, each batch is handed to it as it arrives instead, and
+  // `out` gets everything but the connections.
+  absl::Status ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                               const std::function<void(v1::ConnectionBatch*)>& on_batch = nullptr);
   absl::Status GetCounters(v1::Counters* out);
 
   const HostPort& host() const { return host_; }
