@@ -36,6 +36,15 @@ void Evid(v1::Finding* f, const Side& s, absl::string_view field, absl::string_v
 
 std::string StateText(v1::TcpState s) { return StateShortName(s); }
 
+// tcpi_snd_wnd/rcv_wnd exist since Linux 6.2; an older kernel's zero there
+// means "not reported", never "window closed".
+bool HasWindows(const v1::TcpInfo& t) {
+  for (const std::string& f : t.absent()) {
+    if (f == "snd_wnd" || f == "rcv_wnd") return false;
+  }
+  return true;
+}
+
 bool FinReceived(v1::TcpState s) {
   return s == v1::TCP_STATE_CLOSE_WAIT || s == v1::TCP_STATE_LAST_ACK || s == v1::TCP_STATE_CLOSING ||
          s == v1::TCP_STATE_TIME_WAIT;
@@ -90,26 +99,27 @@ void Direction(const CompareContext& ctx, const Side& snd, const Side& rcv, bool
     d->set_sender_rtt_us(si.rtt_us());
   }
   auto* findings = pair->mutable_findings();
-  const std::string dir = absl::StrCat(snd.name, " → ", rcv.name);
+  auto dir = [&] { return absl::StrCat(snd.name, " → ", rcv.name); };
 
   // The receiving application is not reading: data waits in its queue while
   // the sender has more queued behind it.
   if (Synchronized(r.state()) && r.recv_q() > 0 && s.send_q() > 0) {
-    const bool window_closed = (info && s.tcp_info().snd_wnd() == 0) ||
+    const bool window_closed = (info && HasWindows(s.tcp_info()) && s.tcp_info().snd_wnd() == 0) ||
                                s.timer().kind() == v1::Timer::KIND_ZERO_WINDOW_PROBE ||
-                               (info && r.tcp_info().rcv_wnd() == 0);
+                               (info && HasWindows(r.tcp_info()) && r.tcp_info().rcv_wnd() == 0);
     v1::Finding* f = Add(findings, kReceiverNotReading, window_closed ? v1::SEVERITY_ERROR : v1::SEVERITY_WARNING,
-                         absl::StrCat(dir, ": ", rcv.name, "'s application is not reading (", r.recv_q(),
+                         absl::StrCat(dir(), ": ", rcv.name, "'s application is not reading (", r.recv_q(),
                                       " bytes unread) while ", snd.name, " has ", s.send_q(), " bytes queued",
                                       window_closed ? "; the window is closed" : ""));
     Evid(f, rcv, "recv_q", absl::StrCat(r.recv_q()));
     Evid(f, snd, "send_q", absl::StrCat(s.send_q()));
   }
   // The receiver advertises no room: the sender can only probe.
-  if (Synchronized(s.state()) && info && (s.tcp_info().snd_wnd() == 0 ||
-                                          s.timer().kind() == v1::Timer::KIND_ZERO_WINDOW_PROBE)) {
+  if (Synchronized(s.state()) && info &&
+      ((HasWindows(s.tcp_info()) && s.tcp_info().snd_wnd() == 0) ||
+       s.timer().kind() == v1::Timer::KIND_ZERO_WINDOW_PROBE)) {
     v1::Finding* f = Add(findings, kZeroWindow, v1::SEVERITY_WARNING,
-                         absl::StrCat(dir, ": ", rcv.name, " advertises a zero window; ", snd.name,
+                         absl::StrCat(dir(), ": ", rcv.name, " advertises a zero window; ", snd.name,
                                       " cannot send and sends window probes"));
     Evid(f, snd, "tcp_info.snd_wnd", absl::StrCat(s.tcp_info().snd_wnd()));
     if (s.timer().kind() == v1::Timer::KIND_ZERO_WINDOW_PROBE) {
@@ -133,7 +143,7 @@ void Direction(const CompareContext& ctx, const Side& snd, const Side& rcv, bool
       const uint64_t sent_unique = si.bytes_sent() - std::min(si.bytes_sent(), si.bytes_retrans());
       if (received < acked || received > sent_unique) {
         v1::Finding* f = Add(findings, kSeqDesync, v1::SEVERITY_ERROR,
-                             absl::StrCat(dir, ": the two ends disagree on the byte stream: ", rcv.name, " took ",
+                             absl::StrCat(dir(), ": the two ends disagree on the byte stream: ", rcv.name, " took ",
                                           received, " bytes in order, ", snd.name, " had ", acked,
                                           " acknowledged of ", sent_unique, " sent"));
         Evid(f, snd, "tcp_info.bytes_acked", absl::StrCat(si.bytes_acked()));

@@ -1,5 +1,6 @@
 #include "common/correlate.h"
 
+#include <optional>
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
@@ -87,59 +88,80 @@ bool SameHost(const v1::HostInfo& a, const v1::HostInfo& b) {
 void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult* result) {
   result->set_skew_ms(static_cast<double>(ToMs(b.captured_at - a.captured_at)));
   const bool same = a.info != nullptr && b.info != nullptr && SameHost(*a.info, *b.info);
-  const auto& ca = *a.connections;
-  const auto& cb = *b.connections;
+  auto& ca = *a.connections;
+  auto& cb = *b.connections;
 
+  // Each connection's folded endpoints, parsed once; nullopt for sockets
+  // that take no part (listeners, the tool's own calls).
+  auto keys_of = [&](const google::protobuf::RepeatedPtrField<v1::Connection>& list) {
+    std::vector<std::optional<Key>> keys(list.size());
+    for (int i = 0; i < list.size(); ++i) {
+      if (!Pairable(list[i].state()) || IsOwnTraffic(list[i], a.agent_port, b.agent_port)) continue;
+      keys[i] = Key{Fold(list[i].local()), Fold(list[i].remote())};
+    }
+    return keys;
+  };
+  const std::vector<std::optional<Key>> keys_b = keys_of(cb);
+  const std::vector<std::optional<Key>> keys_a = same ? keys_b : keys_of(ca);
   const Listeners listeners = ListenersOf(cb);
   const Listeners listeners_a = same ? listeners : ListenersOf(ca);
   absl::flat_hash_map<Key, int> index_b;
   index_b.reserve(cb.size());
   for (int i = 0; i < cb.size(); ++i) {
-    if (!Pairable(cb[i].state()) || IsOwnTraffic(cb[i], a.agent_port, b.agent_port)) continue;
-    index_b.emplace(Key{Fold(cb[i].local()), Fold(cb[i].remote())}, i);
+    if (keys_b[i]) index_b.emplace(*keys_b[i], i);
   }
+
+  // Decide first, move after: in one-host mode A's and B's lists are one
+  // list, and every element is reported at most once.
+  struct Match {
+    int a, b;
+    const char* passive;
+  };
+  std::vector<Match> matches;
   std::vector<bool> b_used(cb.size(), false);
   std::vector<bool> a_used(ca.size(), false);
   for (int i = 0; i < ca.size(); ++i) {
-    const v1::Connection& x = ca[i];
-    if (!Pairable(x.state()) || IsOwnTraffic(x, a.agent_port, b.agent_port)) continue;
-    const Key kx{Fold(x.local()), Fold(x.remote())};
+    if (!keys_a[i]) continue;
+    const Key& kx = *keys_a[i];
     if (kx.local == kx.remote) continue;  // a socket connected to itself
     if (same && !IsClientSide(kx, listeners)) continue;
     auto it = index_b.find(Key{kx.remote, kx.local});
     if (it == index_b.end()) continue;
-    v1::ConnectionPair* p = result->add_pairs();
-    *p->mutable_a() = x;
-    *p->mutable_b() = cb[it->second];
-    p->set_matched_by("addresses");
-    if (Listens(listeners, Fold(p->b().local()))) {
-      p->set_passive_side("B");
-    } else if (Listens(listeners_a, kx.local)) {
-      p->set_passive_side("A");
-    }
+    const char* passive = Listens(listeners, kx.remote) ? "B" : Listens(listeners_a, kx.local) ? "A" : "";
+    matches.push_back({i, it->second, passive});
     a_used[i] = true;
     b_used[it->second] = true;
   }
 
   const absl::flat_hash_set<IpAddress> addrs_a = AddressesOf(a.info, same);
   const absl::flat_hash_set<IpAddress> addrs_b = AddressesOf(b.info, same);
-  auto unpaired = [&](const auto& list, const std::vector<bool>& used, const absl::flat_hash_set<IpAddress>& peer,
-                      google::protobuf::RepeatedPtrField<v1::UnpairedConnection>* out) {
-    for (int i = 0; i < list.size(); ++i) {
-      if (used[i] || !CanBeUnpaired(list[i].state()) || IsOwnTraffic(list[i], a.agent_port, b.agent_port)) continue;
-      const Endpoint r = Fold(list[i].remote());
-      if (!peer.contains(r.address)) continue;
-      if (same) {
-        // Within one host the partner would be in this same list; it exists
-        // unless this end is alone (e.g. a SYN_SENT that got no answer).
-        const Key k{Fold(list[i].local()), r};
-        if (index_b.contains(Key{k.remote, k.local})) continue;
-      }
-      *out->Add()->mutable_connection() = list[i];
+  auto unpaired = [&](const google::protobuf::RepeatedPtrField<v1::Connection>& list,
+                      const std::vector<std::optional<Key>>& keys, const std::vector<bool>& used,
+                      const absl::flat_hash_set<IpAddress>& peer, std::vector<int>* out) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (used[i] || !keys[i] || !CanBeUnpaired(list[static_cast<int>(i)].state())) continue;
+      const Key& k = *keys[i];
+      if (!peer.contains(k.remote.address)) continue;
+      // Within one host the partner would be in this same list; it exists
+      // unless this end is alone (e.g. a SYN_SENT that got no answer).
+      if (same && index_b.contains(Key{k.remote, k.local})) continue;
+      out->push_back(static_cast<int>(i));
     }
   };
-  unpaired(ca, a_used, addrs_b, result->mutable_only_a());
-  if (!same) unpaired(cb, b_used, addrs_a, result->mutable_only_b());
+  std::vector<int> only_a, only_b;
+  unpaired(ca, keys_a, a_used, addrs_b, &only_a);
+  if (!same) unpaired(cb, keys_b, b_used, addrs_a, &only_b);
+
+  result->mutable_pairs()->Reserve(static_cast<int>(matches.size()));
+  for (const Match& m : matches) {
+    v1::ConnectionPair* p = result->add_pairs();
+    p->mutable_a()->Swap(ca.Mutable(m.a));
+    p->mutable_b()->Swap(cb.Mutable(m.b));
+    p->set_matched_by("addresses");
+    p->set_passive_side(m.passive);
+  }
+  for (int i : only_a) result->add_only_a()->mutable_connection()->Swap(ca.Mutable(i));
+  for (int i : only_b) result->add_only_b()->mutable_connection()->Swap(cb.Mutable(i));
 }
 
 }  // namespace tcbscope

@@ -25,7 +25,10 @@ namespace tcbscope {
 struct HostSnapshot {
   std::string name;                 // as the user named it, for evidence
   const v1::HostInfo* info = nullptr;
-  const google::protobuf::RepeatedPtrField<v1::Connection>* connections = nullptr;
+  // Consumed: every connection the result reports is moved into it (a 100k
+  // snapshot is not copied); the others are left as they were. A and B may
+  // be the same list (one host).
+  google::protobuf::RepeatedPtrField<v1::Connection>* connections = nullptr;
   absl::Time captured_at;
   // The port this host's agent serves on. Connections to or from either
   // host's agent port are the tool's own calls and are left out; 0 = none.

@@ -109,10 +109,10 @@ class CorrelateCommand : public Command {
     if (!result.has_error_a()) result.clear_error_a();
     if (!result.has_error_b()) result.clear_error_b();
     if (exit_code == kExitOk) {
-      const Side& bb = one_agent ? a : b;
-      HostSnapshot sa{a.host.ToString(), &a.info, &a.conns.connections(), ToTime(a.conns.captured_at()),
+      Side& bb = one_agent ? a : b;
+      HostSnapshot sa{a.host.ToString(), &a.info, a.conns.mutable_connections(), ToTime(a.conns.captured_at()),
                       a.host.port};
-      HostSnapshot sb{bb.host.ToString(), &bb.info, &bb.conns.connections(), ToTime(bb.conns.captured_at()),
+      HostSnapshot sb{bb.host.ToString(), &bb.info, bb.conns.mutable_connections(), ToTime(bb.conns.captured_at()),
                       bb.host.port};
       v1::CorrelateResult all;
       Correlate(sa, sb, &all);

@@ -220,6 +220,20 @@ TEST(CompareTest, ReceiverNotReadingAndZeroWindow) {
   EXPECT_TRUE(HasEvidence(r.pairs(0).findings(1), "A", "tcp_info.snd_wnd"));
 }
 
+TEST(CompareTest, AnOlderKernelsMissingWindowIsNotAZeroWindow) {
+  Fixture f;
+  auto [a, b] = HealthyPair(3000, 0);
+  for (v1::Connection* c : {&a, &b}) {
+    c->mutable_tcp_info()->set_snd_wnd(0);  // Linux < 6.2 does not report it
+    c->mutable_tcp_info()->set_rcv_wnd(0);
+    c->mutable_tcp_info()->add_absent("snd_wnd");
+    c->mutable_tcp_info()->add_absent("rcv_wnd");
+  }
+  *f.ca.Add() = a;
+  *f.cb.Add() = b;
+  EXPECT_TRUE(f.Run().pairs(0).findings().empty());
+}
+
 TEST(CompareTest, QueuedDataWithOpenWindowIsOnlyAWarning) {
   Fixture f;
   auto [a, b] = HealthyPair(3000, 0);
