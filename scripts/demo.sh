@@ -42,7 +42,7 @@ if [[ $(id -u) -eq 0 ]] && ip netns list >/dev/null 2>&1 && command -v nft >/dev
   # Make the idle connection half-open: B drops everything on port 9090 and
   # aborts its end; its reset is dropped, so A never hears of it.
   "$lab" fault h2 drop-all --port 9090
-  "$lab" exec h2 ss -K state established sport = :9090 >/dev/null
+  "$lab" exec h2 ss -K state established sport = :9090 >/dev/null 2>&1
   echo "== two lab hosts: A = 198.51.100.1 (h1), B = 198.51.100.2 (h2), an agent on each"
   echo "   h1 opened three connections to h2: healthy (:8080), receiver not reading (:8081),"
   echo "   and one to :9090 that h2 then aborted behind a firewall rule (half-open)."
