@@ -79,6 +79,14 @@ absl::Status RunAgent(const AgentConfig& config) {
   ServiceOptions options;
   options.version = TCBSCOPE_VERSION;
   options.snapshot.batch_size = config.batch_size;
+  if (!config.token_file.empty()) {
+    absl::StatusOr<BearerToken> token = BearerToken::FromFile(config.token_file);
+    if (!token.ok()) return token.status();
+    options.token = *std::move(token);
+    if (config.tls_cert.empty()) {
+      Log(LogLevel::kWarning, "--token-file without TLS: the token crosses the network in plaintext");
+    }
+  }
   if (!config.replay_path.empty()) {
     absl::StatusOr<std::unique_ptr<kernel::ReplaySource>> replay = kernel::ReplaySource::Open(config.replay_path);
     if (!replay.ok()) return replay.status();

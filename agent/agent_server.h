@@ -16,6 +16,7 @@ struct AgentConfig {
   std::string replay_path;                // --replay: serve a recording
   bool insecure = false;                  // allow a non-loopback listen without TLS
   std::string tls_cert, tls_key, client_ca;
+  std::string token_file;                 // require this bearer token on every call
   uint32_t batch_size = 1000;
 };
 

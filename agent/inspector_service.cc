@@ -15,8 +15,21 @@ grpc::Status ToGrpcStatus(const absl::Status& s) {
 InspectorService::InspectorService(kernel::DiagSource* source, ServiceOptions options)
     : source_(source), options_(std::move(options)) {}
 
-grpc::Status InspectorService::GetHostInfo(grpc::ServerContext*, const v1::GetHostInfoRequest*,
+grpc::Status InspectorService::Authorize(const grpc::ServerContext* context) const {
+  if (!options_.token) return grpc::Status::OK;
+  const auto& md = context->client_metadata();
+  auto it = md.find("authorization");
+  if (it != md.end() && options_.token->Accepts(absl::string_view(it->second.data(), it->second.size()))) {
+    return grpc::Status::OK;
+  }
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      it == md.end() ? "this agent requires a bearer token (--token-file)"
+                                     : "the bearer token was not accepted");
+}
+
+grpc::Status InspectorService::GetHostInfo(grpc::ServerContext* context, const v1::GetHostInfoRequest*,
                                            v1::HostInfo* response) {
+  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
   absl::Status s = kernel::ReadHostFacts(response);
   if (!s.ok()) return ToGrpcStatus(s);
   response->set_agent_version(options_.version);
@@ -34,6 +47,7 @@ grpc::Status InspectorService::GetHostInfo(grpc::ServerContext*, const v1::GetHo
 
 grpc::Status InspectorService::ListConnections(grpc::ServerContext* context, const v1::ListConnectionsRequest* request,
                                                grpc::ServerWriter<v1::ConnectionBatch>* writer) {
+  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
   std::unique_ptr<kernel::SocketOwners> owners;
   if (request->owners() && !options_.replay) {
     owners = std::make_unique<kernel::SocketOwners>(kernel::SocketOwners::Scan(options_.proc_root));
@@ -49,13 +63,15 @@ grpc::Status InspectorService::ListConnections(grpc::ServerContext* context, con
   return ToGrpcStatus(s);
 }
 
-grpc::Status InspectorService::WatchConnections(grpc::ServerContext*, const v1::WatchConnectionsRequest*,
+grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, const v1::WatchConnectionsRequest*,
                                                 grpc::ServerWriter<v1::WatchEvent>*) {
+  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
   return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "WatchConnections is not available in this agent version");
 }
 
-grpc::Status InspectorService::GetCounters(grpc::ServerContext*, const v1::GetCountersRequest*,
+grpc::Status InspectorService::GetCounters(grpc::ServerContext* context, const v1::GetCountersRequest*,
                                            v1::Counters* response) {
+  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
   if (options_.replay) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrCat("this agent serves a recording (", source_->Describe(), "); it has no counters"));
@@ -63,7 +79,8 @@ grpc::Status InspectorService::GetCounters(grpc::ServerContext*, const v1::GetCo
   return ToGrpcStatus(kernel::ReadCounters(options_.proc_root + "/net", response));
 }
 
-grpc::Status InspectorService::Probe(grpc::ServerContext*, const v1::ProbeRequest*, v1::ProbeResult*) {
+grpc::Status InspectorService::Probe(grpc::ServerContext* context, const v1::ProbeRequest*, v1::ProbeResult*) {
+  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
   return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "Probe is not available in this agent version");
 }
 

@@ -5,8 +5,10 @@
 #define TCBSCOPE_AGENT_INSPECTOR_SERVICE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "agent/bearer_token.h"
 #include "agent/kernel/diag_source.h"
 #include "agent/snapshot_streamer.h"
 #include "tcbscope/v1/inspector.grpc.pb.h"
@@ -15,6 +17,8 @@ namespace tcbscope {
 
 struct ServiceOptions {
   std::string version;
+  // When set, every call must carry "authorization: Bearer <token>".
+  std::optional<BearerToken> token;
   SnapshotOptions snapshot;
   std::string proc_root = "/proc";  // owners and counters are read below it
   bool replay = false;              // the source is a recording: no owners, no counters
@@ -37,6 +41,9 @@ class InspectorService final : public v1::Inspector::Service {
                      v1::ProbeResult* response) override;
 
  private:
+  // OK, or UNAUTHENTICATED when a token is required and missing or wrong.
+  grpc::Status Authorize(const grpc::ServerContext* context) const;
+
   kernel::DiagSource* source_;
   const ServiceOptions options_;
 };
