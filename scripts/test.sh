@@ -4,9 +4,11 @@
 # those are missing.
 #
 # 1. ASan+UBSan build: unit and e2e tests (memory errors fail the run).
-# 2. The regular build (warnings are errors): every test; its ctest summary
+# 2. libFuzzer (clang): each parser fuzzed for TCBSCOPE_FUZZ_SECONDS (30)
+#    from the corpus in tests/fuzz/corpus; any crash fails the run.
+# 3. The regular build (warnings are errors): every test; its ctest summary
 #    is the last thing printed.
-# TCBSCOPE_SKIP_SANITIZE=1 skips step 1 for a quick local run.
+# TCBSCOPE_SKIP_SANITIZE=1 skips steps 1 and 2 for a quick local run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
@@ -19,6 +21,20 @@ if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
   cmake --build build-asan -j"$jobs" 2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan -L 'unit|e2e' --output-on-failure -j"$jobs" --timeout 600
+fi
+
+if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
+  echo "== fuzzing (libFuzzer, ${TCBSCOPE_FUZZ_SECONDS:-30} s per parser)"
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -DTCBSCOPE_FUZZ=ON -DTCBSCOPE_BUILD_BENCH=OFF \
+    -DTCB_FUZZ_SECONDS="${TCBSCOPE_FUZZ_SECONDS:-30}" >/dev/null
+  cmake --build build-fuzz -j"$jobs" --target filter_fuzzer host_port_fuzzer inet_diag_fuzzer counters_fuzzer \
+    2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
+  if ! ctest --test-dir build-fuzz -L fuzz -V -j"$jobs" --timeout 600 > build-fuzz/fuzz.log 2>&1; then
+    grep -E 'ERROR|SUMMARY|Test +#|tests passed' build-fuzz/fuzz.log
+    echo "fuzzing found a crash: see build-fuzz/fuzz.log and build-fuzz/tests/fuzz/crash-*"
+    exit 1
+  fi
+  grep -E 'stat::number_of_executed_units|tests passed' build-fuzz/fuzz.log
 fi
 
 echo "== build (RelWithDebInfo, -Werror): all tests"
