@@ -29,6 +29,21 @@ void PrintError(const Io& io, absl::string_view message) {
   fwrite(line.data(), 1, line.size(), io.err);
 }
 
+void SetHostError(const absl::Status& status, v1::HostError* error) {
+  error->set_code(StatusCodeName(status.code()));
+  error->set_message(std::string(status.message()));
+}
+
+int ReportHostErrors(const std::vector<HostPort>& hosts, const std::vector<absl::Status>& statuses, const Io& io) {
+  int exit_code = kExitOk;
+  for (size_t i = 0; i < hosts.size() && i < statuses.size(); ++i) {
+    if (statuses[i].ok()) continue;
+    PrintError(io, absl::StrCat(hosts[i].ToString(), ": ", statuses[i].message()));
+    exit_code = std::max(exit_code, absl::IsInvalidArgument(statuses[i]) ? int{kExitUsage} : int{kExitUnreachable});
+  }
+  return exit_code;
+}
+
 namespace {
 
 // The command word: the first argument that is neither a flag nor a global

@@ -11,6 +11,7 @@
 
 #include "CLI/CLI.hpp"
 #include "client/agent_client.h"
+#include "tcbscope/v1/results.pb.h"
 
 namespace tcbscope {
 
@@ -52,6 +53,13 @@ std::unique_ptr<Command> MakeCorrelateCommand();
 
 // One line to io.err: "tcbscope: " + message.
 void PrintError(const Io& io, absl::string_view message);
+
+// A host's failure as the result documents carry it.
+void SetHostError(const absl::Status& status, v1::HostError* error);
+
+// One line per host that failed, and the exit status they call for: 0 when
+// none failed, 2 when an agent refused the input (INVALID_ARGUMENT), else 3.
+int ReportHostErrors(const std::vector<HostPort>& hosts, const std::vector<absl::Status>& statuses, const Io& io);
 
 }  // namespace tcbscope
 

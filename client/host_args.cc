@@ -23,15 +23,25 @@ bool IsFilterWord(const std::string& word) {
   return false;
 }
 
+absl::StatusOr<std::vector<HostPort>> ParseHosts(const std::vector<std::string>& args) {
+  std::vector<HostPort> hosts;
+  for (const std::string& a : args) {
+    absl::StatusOr<HostPort> hp = ParseHostPort(a, kDefaultAgentPort);
+    if (!hp.ok()) return hp.status();
+    hosts.push_back(*hp);
+  }
+  if (hosts.empty()) return absl::InvalidArgumentError("no HOST given (e.g. localhost or 198.51.100.2:7411)");
+  return hosts;
+}
+
 absl::StatusOr<HostsAndFilter> SplitHostsAndFilter(const std::vector<std::string>& args) {
   HostsAndFilter out;
   size_t i = 0;
-  for (; i < args.size() && !IsFilterWord(args[i]); ++i) {
-    absl::StatusOr<HostPort> hp = ParseHostPort(args[i], kDefaultAgentPort);
-    if (!hp.ok()) return hp.status();
-    out.hosts.push_back(*hp);
-  }
-  if (out.hosts.empty()) return absl::InvalidArgumentError("no HOST given (e.g. localhost or 198.51.100.2:7411)");
+  while (i < args.size() && !IsFilterWord(args[i])) ++i;
+  absl::StatusOr<std::vector<HostPort>> hosts =
+      ParseHosts(std::vector<std::string>(args.begin(), args.begin() + static_cast<long>(i)));
+  if (!hosts.ok()) return hosts.status();
+  out.hosts = *std::move(hosts);
   std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
   out.filter = absl::StrJoin(rest, " ");
   return out;

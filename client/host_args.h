@@ -20,6 +20,10 @@ struct HostsAndFilter {
 // is the filter. InvalidArgument when no host is given or a host is malformed.
 absl::StatusOr<HostsAndFilter> SplitHostsAndFilter(const std::vector<std::string>& args);
 
+// Every argument as HOST[:PORT] (default port 7411). InvalidArgument naming
+// the first bad one.
+absl::StatusOr<std::vector<HostPort>> ParseHosts(const std::vector<std::string>& args);
+
 // True when `word` can only begin a filter expression.
 bool IsFilterWord(const std::string& word);
 

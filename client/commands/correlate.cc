@@ -32,6 +32,24 @@ const char* SeverityName(v1::Severity s) {
   }
 }
 
+// Each finding's severity, code and meaning, then its evidence, one per line
+// (printed under the row the findings belong to).
+std::string FindingLines(const google::protobuf::RepeatedPtrField<v1::Finding>& findings) {
+  std::string out;
+  for (const auto& f : findings) {
+    absl::StrAppend(&out, out.empty() ? "" : "\n\t", SeverityName(f.severity()), " ", f.code(), ": ", f.meaning());
+    for (const auto& e : f.evidence()) absl::StrAppend(&out, "\n\t    ", e.host(), " ", e.field(), " = ", e.value());
+  }
+  return out;
+}
+
+// The codes, comma-separated, or "-".
+std::string FindingCodes(const google::protobuf::RepeatedPtrField<v1::Finding>& findings) {
+  std::string codes;
+  for (const auto& f : findings) absl::StrAppend(&codes, codes.empty() ? "" : ",", f.code());
+  return codes.empty() ? "-" : codes;
+}
+
 // What one host contributes: its info and an unfiltered snapshot.
 struct Side {
   HostPort host;
@@ -100,8 +118,7 @@ class CorrelateCommand : public Command {
                              {&b, result.mutable_error_b()}}) {
       if (one_agent && side == &b) break;
       if (side->status.ok()) continue;
-      err->set_code(StatusCodeName(side->status.code()));
-      err->set_message(std::string(side->status.message()));
+      SetHostError(side->status, err);
       PrintError(io, absl::StrCat(side->host.ToString(), ": ", side->status.message()));
       exit_code = kExitUnreachable;
     }
@@ -151,19 +168,11 @@ class CorrelateCommand : public Command {
                      {"B Send-Q", TextTable::Align::kRight}, {"A Recv-Q", TextTable::Align::kRight},
                      {"Findings"}});
     for (const v1::ConnectionPair& p : r.pairs()) {
-      std::string codes;
-      for (const auto& f : p.findings()) absl::StrAppend(&codes, codes.empty() ? "" : ",", f.code());
       pairs.AddRow({FormatEndpoint(p.a(), p.a().local()), StateShortName(p.a().state()),
                     StateShortName(p.b().state()), FormatEndpoint(p.b(), p.b().local()),
                     absl::StrCat(p.a().send_q()), absl::StrCat(p.b().recv_q()), absl::StrCat(p.b().send_q()),
-                    absl::StrCat(p.a().recv_q()), codes.empty() ? "-" : codes});
-      std::string detail;
-      for (const auto& f : p.findings()) {
-        absl::StrAppend(&detail, detail.empty() ? "" : "\n\t", SeverityName(f.severity()), " ", f.code(), ": ",
-                        f.meaning());
-        for (const auto& e : f.evidence()) absl::StrAppend(&detail, "\n\t    ", e.host(), " ", e.field(), " = ", e.value());
-      }
-      if (!detail.empty()) pairs.AddDetail(detail);
+                    absl::StrCat(p.a().recv_q()), FindingCodes(p.findings())});
+      pairs.AddDetail(FindingLines(p.findings()));
     }
     pairs.Print(io.out, !no_header_);
     if (r.only_a_size() + r.only_b_size() > 0) {
@@ -171,18 +180,10 @@ class CorrelateCommand : public Command {
       fwrite(out.data(), 1, out.size(), io.out);
       TextTable un({{"Side"}, {"Local"}, {"State"}, {"Peer"}, {"Findings"}});
       auto add = [&](const v1::UnpairedConnection& u, const char* side) {
-        std::string codes;
-        for (const auto& f : u.findings()) absl::StrAppend(&codes, codes.empty() ? "" : ",", f.code());
         un.AddRow({side, FormatEndpoint(u.connection(), u.connection().local()),
                    StateShortName(u.connection().state()), FormatEndpoint(u.connection(), u.connection().remote()),
-                   codes.empty() ? "-" : codes});
-        std::string detail;
-        for (const auto& f : u.findings()) {
-          absl::StrAppend(&detail, detail.empty() ? "" : "\n\t", SeverityName(f.severity()), " ", f.code(), ": ",
-                          f.meaning());
-          for (const auto& e : f.evidence()) absl::StrAppend(&detail, "\n\t    ", e.host(), " ", e.field(), " = ", e.value());
-        }
-        if (!detail.empty()) un.AddDetail(detail);
+                   FindingCodes(u.findings())});
+        un.AddDetail(FindingLines(u.findings()));
       };
       for (const auto& u : r.only_a()) add(u, "only_a");
       for (const auto& u : r.only_b()) add(u, "only_b");

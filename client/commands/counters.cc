@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "client/command.h"
 #include "client/fan_out.h"
+#include "client/host_args.h"
 #include "client/render/json_output.h"
 #include "client/render/text_table.h"
 
@@ -54,15 +55,12 @@ class CountersCommand : public Command {
         return kExitUsage;
       }
     }
-    std::vector<HostPort> hosts;
-    for (const std::string& h : hosts_) {
-      absl::StatusOr<HostPort> hp = ParseHostPort(h, kDefaultAgentPort);
-      if (!hp.ok()) {
-        PrintError(io, hp.status().message());
-        return kExitUsage;
-      }
-      hosts.push_back(*hp);
+    absl::StatusOr<std::vector<HostPort>> parsed = ParseHosts(hosts_);
+    if (!parsed.ok()) {
+      PrintError(io, parsed.status().message());
+      return kExitUsage;
     }
+    const std::vector<HostPort>& hosts = *parsed;
     v1::CountersResult result;
     std::vector<absl::Status> statuses(hosts.size());
     for (const HostPort& h : hosts) result.add_hosts()->set_host(h.ToString());
@@ -89,16 +87,10 @@ class CountersCommand : public Command {
       if (!statuses[i].ok()) {
         r->clear_counters();
         r->clear_delta();
-        r->mutable_error()->set_code(StatusCodeName(statuses[i].code()));
-        r->mutable_error()->set_message(std::string(statuses[i].message()));
+        SetHostError(statuses[i], r->mutable_error());
       }
     });
-    int exit_code = kExitOk;
-    for (size_t i = 0; i < hosts.size(); ++i) {
-      if (statuses[i].ok()) continue;
-      PrintError(io, absl::StrCat(hosts[i].ToString(), ": ", statuses[i].message()));
-      exit_code = kExitUnreachable;
-    }
+    const int exit_code = ReportHostErrors(hosts, statuses, io);
     if (global.output == OutputFormat::kJson) {
       absl::Status s = PrintJson(result, io.out);
       if (!s.ok()) PrintError(io, s.message());

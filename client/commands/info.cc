@@ -31,15 +31,12 @@ class InfoCommand : public Command {
   }
 
   int Run(const GlobalOptions& global, const Io& io) override {
-    std::vector<HostPort> hosts;
-    for (const std::string& h : hosts_) {
-      absl::StatusOr<HostPort> hp = ParseHostPort(h, kDefaultAgentPort);
-      if (!hp.ok()) {
-        PrintError(io, hp.status().message());
-        return kExitUsage;
-      }
-      hosts.push_back(*hp);
+    absl::StatusOr<std::vector<HostPort>> parsed = ParseHosts(hosts_);
+    if (!parsed.ok()) {
+      PrintError(io, parsed.status().message());
+      return kExitUsage;
     }
+    const std::vector<HostPort>& hosts = *parsed;
     v1::InfoResult result;
     std::vector<absl::Status> statuses(hosts.size());
     for (const HostPort& h : hosts) result.add_hosts()->set_host(h.ToString());
@@ -49,16 +46,10 @@ class InfoCommand : public Command {
       statuses[i] = client.ok() ? (*client)->GetHostInfo(r->mutable_info()) : client.status();
       if (!statuses[i].ok()) {
         r->clear_info();
-        r->mutable_error()->set_code(StatusCodeName(statuses[i].code()));
-        r->mutable_error()->set_message(std::string(statuses[i].message()));
+        SetHostError(statuses[i], r->mutable_error());
       }
     });
-    int exit_code = kExitOk;
-    for (size_t i = 0; i < hosts.size(); ++i) {
-      if (statuses[i].ok()) continue;
-      PrintError(io, absl::StrCat(hosts[i].ToString(), ": ", statuses[i].message()));
-      exit_code = kExitUnreachable;
-    }
+    const int exit_code = ReportHostErrors(hosts, statuses, io);
     if (global.output == OutputFormat::kJson) {
       absl::Status s = PrintJson(result, io.out);
       if (!s.ok()) PrintError(io, s.message());

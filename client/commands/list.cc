@@ -72,8 +72,7 @@ class ListCommand : public Command {
       }
       if (!statuses[i].ok()) {
         hc->clear_connections();
-        hc->mutable_error()->set_code(StatusCodeName(statuses[i].code()));
-        hc->mutable_error()->set_message(std::string(statuses[i].message()));
+        SetHostError(statuses[i], hc->mutable_error());
       }
       if (json) {
         absl::StatusOr<std::vector<std::string>> conns = rendering->Finish();
@@ -85,13 +84,7 @@ class ListCommand : public Command {
       }
     });
 
-    int exit_code = kExitOk;
-    for (size_t i = 0; i < n; ++i) {
-      if (statuses[i].ok()) continue;
-      PrintError(io, absl::StrCat(hf->hosts[i].ToString(), ": ", statuses[i].message()));
-      const int code = absl::IsInvalidArgument(statuses[i]) ? kExitUsage : kExitUnreachable;
-      exit_code = std::max(exit_code, code);
-    }
+    const int exit_code = ReportHostErrors(hf->hosts, statuses, io);
     if (json) {
       // ListResult has one field, hosts: this is json_util's rendering of it.
       std::string open = "{\"hosts\":[";
