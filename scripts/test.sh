@@ -34,7 +34,10 @@ if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
     echo "fuzzing found a crash: see build-fuzz/fuzz.log and build-fuzz/tests/fuzz/crash-*"
     exit 1
   fi
-  grep -E 'stat::number_of_executed_units|tests passed' build-fuzz/fuzz.log
+  # "N: Test command: .../NAME_fuzzer ..." then "N: stat::number_of_executed_units: X"
+  awk '/Test command:/ { split($0, a, ": "); n = a[1]; sub(/.*\//, "", $4); name[n] = $4 }
+       /number_of_executed_units/ { split($0, a, ": "); print "  " name[a[1]] ": " $NF " executions, no crash" }
+       /tests passed/' build-fuzz/fuzz.log
 fi
 
 echo "== build (RelWithDebInfo, -Werror): all tests"
