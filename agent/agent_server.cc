@@ -13,6 +13,7 @@
 #include "agent/kernel/replay_source.h"
 #include "agent/kernel/sock_diag_reader.h"
 #include "agent/log.h"
+#include "agent/watch_hub.h"
 #include "common/ip_address.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -61,6 +62,14 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   }
   if (config.batch_size == 0 || config.batch_size > 100000) {
     return absl::InvalidArgumentError("--batch-size must be from 1 to 100000");
+  }
+  absl::Duration poll;
+  if (!absl::ParseDuration(config.poll_interval, &poll) || poll < absl::Milliseconds(50) || poll > absl::Minutes(10)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--poll-interval: '", config.poll_interval, "' is not a duration from 50ms to 10m"));
+  }
+  if (config.watch_queue < 100 || config.watch_queue > 10000000) {
+    return absl::InvalidArgumentError("--watch-queue must be from 100 to 10000000 events");
   }
   return absl::OkStatus();
 }
@@ -126,6 +135,14 @@ absl::Status RunAgent(const AgentConfig& config) {
     if (config.insecure) Log(LogLevel::kWarning, "--insecure: serving connection data without TLS");
   }
 
+  std::unique_ptr<WatchHub> hub;
+  if (!options.replay) {
+    WatchOptions watch;
+    absl::ParseDuration(config.poll_interval, &watch.poll_interval);
+    watch.queue_limit = config.watch_queue;
+    hub = std::make_unique<WatchHub>(source.get(), watch);
+    options.hub = hub.get();
+  }
   InspectorService service(source.get(), options);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

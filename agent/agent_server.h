@@ -18,6 +18,8 @@ struct AgentConfig {
   std::string tls_cert, tls_key, client_ca;
   std::string token_file;                 // require this bearer token on every call
   uint32_t batch_size = 1000;
+  std::string poll_interval = "1s";       // WatchConnections polling period
+  uint32_t watch_queue = 10000;           // events a slow watcher may have queued
 };
 
 // Checks the configuration without starting anything: InvalidArgument with

@@ -4,6 +4,7 @@
 #include "agent/kernel/host_facts.h"
 #include "agent/kernel/proc_owners.h"
 #include "agent/log.h"
+#include "common/proto_time.h"
 
 namespace tcbscope {
 
@@ -37,10 +38,14 @@ grpc::Status InspectorService::GetHostInfo(grpc::ServerContext* context, const v
   response->set_netns(source_->netns());
   v1::Capabilities* caps = response->mutable_capabilities();
   caps->set_seq_source(v1::Capabilities::SEQ_SOURCE_NONE);
-  caps->set_event_source(v1::Capabilities::EVENT_SOURCE_NONE);
+  caps->set_event_source(options_.hub ? v1::Capabilities::EVENT_SOURCE_POLL : v1::Capabilities::EVENT_SOURCE_NONE);
   caps->set_owners(!options_.replay);
   caps->add_notes("sequence numbers: BPF iter/tcp not built into this agent yet");
-  caps->add_notes("change events: WatchConnections not built into this agent yet");
+  if (options_.hub) {
+    caps->add_notes(absl::StrCat("change events: polling every ",
+                                 absl::FormatDuration(options_.hub->options().poll_interval),
+                                 " (BPF tracepoints not built into this agent yet)"));
+  }
   if (options_.replay) caps->add_notes("serving a recording: no owners, no counters");
   return grpc::Status::OK;
 }
@@ -63,10 +68,99 @@ grpc::Status InspectorService::ListConnections(grpc::ServerContext* context, con
   return ToGrpcStatus(s);
 }
 
-grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, const v1::WatchConnectionsRequest*,
-                                                grpc::ServerWriter<v1::WatchEvent>*) {
+grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, const v1::WatchConnectionsRequest* request,
+                                                grpc::ServerWriter<v1::WatchEvent>* writer) {
   if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "WatchConnections is not available in this agent version");
+  if (options_.hub == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat("this agent serves ", source_->Describe(), ": it has no live changes"));
+  }
+  absl::StatusOr<Filter> filter = Filter::Parse(request->filter(), options_.snapshot.filter_limits);
+  if (!filter.ok()) return ToGrpcStatus(filter.status());
+  const StateMask states = RequestStates(*filter, request->listening(), request->all());
+  auto selected = [&](const v1::Connection& c) { return (states & StateBit(c.state())) && filter->Matches(c); };
+
+  auto subscribed = options_.hub->Subscribe([&](const HubEvent& e) {
+    return (e.before && selected(*e.before)) || (e.after && selected(*e.after));
+  });
+  if (!subscribed.ok()) return ToGrpcStatus(subscribed.status());
+  std::shared_ptr<WatchHub::Subscription> sub = subscribed->first;
+  WatchHub* hub = options_.hub;
+  struct Unsubscribe {
+    WatchHub* hub;
+    std::shared_ptr<WatchHub::Subscription> sub;
+    ~Unsubscribe() { hub->Unsubscribe(sub); }
+  } unsubscribe{hub, sub};
+
+  uint64_t sequence = 0;
+  absl::Time last_write = absl::Now();
+  auto write = [&](v1::WatchEvent* e, absl::Time t) {
+    e->set_sequence(++sequence);
+    ToTimestamp(t, e->mutable_time());
+    last_write = absl::Now();
+    return writer->Write(*e);
+  };
+  // The snapshot events are relative to, in batches; `resync` after drops.
+  auto send_snapshot = [&](const Snapshot& snap, bool resync, absl::Time t) {
+    const uint32_t batch_size = options_.snapshot.batch_size;
+    v1::WatchEvent e;
+    v1::ConnectionBatch* b = resync ? e.mutable_resync() : e.mutable_snapshot();
+    ToTimestamp(t, b->mutable_captured_at());
+    uint64_t total = 0;
+    for (const v1::Connection& c : snap) {
+      if (!selected(c)) continue;
+      *b->add_connections() = c;
+      ++total;
+      if (static_cast<uint32_t>(b->connections_size()) >= batch_size) {
+        if (!write(&e, t)) return false;
+        b->clear_connections();
+      }
+    }
+    b->set_last(true);
+    b->set_total(total);
+    return write(&e, t);
+  };
+  if (!send_snapshot(*subscribed->second, false, hub->LatestTime())) return grpc::Status::OK;
+
+  std::vector<std::shared_ptr<const HubEvent>> events;
+  const absl::Duration wait = std::min(options_.heartbeat, absl::Seconds(1));
+  while (!context->IsCancelled()) {
+    events.clear();
+    if (!sub->Next(wait, &events)) {
+      // Fell behind: what was queued is gone; start again from the latest dump.
+      std::shared_ptr<const Snapshot> latest = hub->LatestSnapshot();
+      if (latest && !send_snapshot(*latest, true, hub->LatestTime())) return grpc::Status::OK;
+      continue;
+    }
+    for (const auto& ev : events) {
+      v1::WatchEvent e;
+      switch (ev->kind) {
+        case HubEvent::Kind::kAdded:
+          if (!selected(*ev->after)) continue;
+          *e.mutable_added() = *ev->after;
+          break;
+        case HubEvent::Kind::kRemoved:
+          if (!selected(*ev->before)) continue;
+          *e.mutable_removed() = *ev->before;
+          break;
+        case HubEvent::Kind::kChanged: {
+          if (!selected(*ev->before) && !selected(*ev->after)) continue;
+          v1::ConnectionChange* ch = e.mutable_changed();
+          *ch->mutable_old() = *ev->before;
+          *ch->mutable_new_() = *ev->after;
+          for (const std::string& f : ev->fields) ch->add_changed_fields(f);
+          break;
+        }
+      }
+      if (!write(&e, ev->time)) return grpc::Status::OK;
+    }
+    if (absl::Now() - last_write >= options_.heartbeat) {
+      v1::WatchEvent e;
+      e.set_heartbeat(true);
+      if (!write(&e, absl::Now())) return grpc::Status::OK;
+    }
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status InspectorService::GetCounters(grpc::ServerContext* context, const v1::GetCountersRequest*,

@@ -11,6 +11,7 @@
 #include "agent/bearer_token.h"
 #include "agent/kernel/diag_source.h"
 #include "agent/snapshot_streamer.h"
+#include "agent/watch_hub.h"
 #include "tcbscope/v1/inspector.grpc.pb.h"
 
 namespace tcbscope {
@@ -22,6 +23,8 @@ struct ServiceOptions {
   SnapshotOptions snapshot;
   std::string proc_root = "/proc";  // owners and counters are read below it
   bool replay = false;              // the source is a recording: no owners, no counters
+  WatchHub* hub = nullptr;          // change source for WatchConnections; null: none
+  absl::Duration heartbeat = absl::Seconds(5);  // a watch stream's longest silence
 };
 
 class InspectorService final : public v1::Inspector::Service {

@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", config.tls_key, "server private key (PEM)");
   app.add_option("--client-ca", config.client_ca, "require client certificates signed by this CA (mutual TLS)");
   app.add_option("--token-file", config.token_file, "require this bearer token (file, 16+ characters) on every call");
+  app.add_option("--poll-interval", config.poll_interval, "how often WatchConnections looks for changes")
+      ->capture_default_str();
+  app.add_option("--watch-queue", config.watch_queue, "events a slow watcher may have waiting before it is resynced")
+      ->capture_default_str();
   app.add_option("--batch-size", config.batch_size, "connections per streamed message")->capture_default_str();
   try {
     app.parse(argc, argv);

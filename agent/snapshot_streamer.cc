@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/kernel/inet_diag_parser.h"
+#include "common/proto_time.h"
 #include "common/status_macros.h"
 
 namespace tcbscope {
@@ -33,11 +34,7 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
   bool reader_gone = false;
   const bool match_all = filter.MatchesEverything();
 
-  auto stamp = [&](absl::Time t) {
-    const int64_t ns = absl::ToUnixNanos(t);
-    batch.mutable_captured_at()->set_seconds(ns / 1000000000);
-    batch.mutable_captured_at()->set_nanos(static_cast<int32_t>(ns % 1000000000));
-  };
+  auto stamp = [&](absl::Time t) { ToTimestamp(t, batch.mutable_captured_at()); };
   // The dump's start time is what every batch carries; it is known when the
   // first message arrives, so stamp lazily.
   const absl::Time before = absl::Now();

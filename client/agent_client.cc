@@ -126,3 +126,19 @@ absl::Status AgentClient::ListConnections(const v1::ListConnectionsRequest& requ
 }
 
 }  // namespace tcbscope
+
+namespace tcbscope {
+
+absl::Status AgentClient::Watch(const v1::WatchConnectionsRequest& request, grpc::ClientContext* ctx,
+                                const std::function<void(const v1::WatchEvent&)>& on_event) {
+  if (!token_.empty()) ctx->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
+  std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader = stub_->WatchConnections(ctx, request);
+  v1::WatchEvent event;
+  while (reader->Read(&event)) on_event(event);
+  grpc::Status s = reader->Finish();
+  if (s.error_code() == grpc::StatusCode::CANCELLED) return absl::OkStatus();
+  if (s.ok()) return absl::UnavailableError("the agent ended the stream");
+  return Convert(s);
+}
+
+}  // namespace tcbscope

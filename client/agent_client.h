@@ -42,6 +42,11 @@ class AgentClient {
   absl::Status ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                const std::function<void(v1::ConnectionBatch*)>& on_batch = nullptr);
   absl::Status GetCounters(v1::Counters* out);
+  // Streams WatchConnections into `on_event` until the stream ends or `ctx`
+  // is cancelled (then OK). The caller owns `ctx`, to cancel it from another
+  // thread; no deadline is set on it.
+  absl::Status Watch(const v1::WatchConnectionsRequest& request, grpc::ClientContext* ctx,
+                     const std::function<void(const v1::WatchEvent&)>& on_event);
 
   const HostPort& host() const { return host_; }
 

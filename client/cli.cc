@@ -12,6 +12,8 @@ namespace {
 const CommandEntry kCommands[] = {
     {"info", "who each host is: names, kernel, addresses, agent capabilities", &MakeInfoCommand},
     {"list", "a remote ss: the TCP sockets of one or many hosts [FILTER]", &MakeListCommand},
+    {"watch", "connection changes as they happen (added, changed, removed), from every host at once",
+     &MakeWatchCommand},
     {"counters", "the kernel's TCP counters (Tcp, TcpExt), optionally as a delta", &MakeCountersCommand},
     {"correlate", "pair both ends of each connection between two hosts and say what differs",
      &MakeCorrelateCommand},

@@ -4,6 +4,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace tcbscope {
 namespace {
@@ -58,10 +59,17 @@ std::string EndpointKey(const v1::Connection& c) {
 
 std::vector<std::string> ChangedFields(const v1::Connection& before, const v1::Connection& after) {
   std::vector<std::string> out;
+  // A socket that loses its tcp_info (an orphan turning into a TIME-WAIT
+  // mini-socket) has not had its counters reset: what cannot be seen on
+  // either side is not a change.
+  const bool both_info = before.has_tcp_info() && after.has_tcp_info();
   for (const Field& f : kFields) {
+    if (!both_info && absl::string_view(f.name).substr(0, 9) == "tcp_info.") continue;
     if (f.get(before) != f.get(after)) out.emplace_back(f.name);
   }
-  if (before.congestion() != after.congestion()) out.emplace_back("congestion");
+  if (!before.congestion().empty() && !after.congestion().empty() && before.congestion() != after.congestion()) {
+    out.emplace_back("congestion");
+  }
   if (before.owners_size() != after.owners_size()) out.emplace_back("owners");
   return out;
 }

@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "common/counters_parser.h"
 #include "common/ip_address.h"
+#include "common/proto_time.h"
 
 namespace tcbscope::kernel {
 namespace {
@@ -44,12 +45,6 @@ int PrefixLength(const sockaddr* mask) {
   int bits = 0;
   for (size_t i = 0; i < n; ++i) bits += __builtin_popcount(b[i]);
   return bits;
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
-  const int64_t ns = absl::ToUnixNanos(t);
-  ts->set_seconds(ns / 1000000000);
-  ts->set_nanos(static_cast<int32_t>(ns % 1000000000));
 }
 
 }  // namespace
@@ -86,13 +81,13 @@ absl::Status ReadHostFacts(v1::HostInfo* out) {
   }
   timespec mono;
   clock_gettime(CLOCK_MONOTONIC, &mono);
-  SetTimestamp(absl::Now(), out->mutable_realtime());
+  ToTimestamp(absl::Now(), out->mutable_realtime());
   out->set_monotonic_ns(static_cast<uint64_t>(mono.tv_sec) * 1000000000ull + static_cast<uint64_t>(mono.tv_nsec));
   return absl::OkStatus();
 }
 
 absl::Status ReadCounters(const std::string& proc_net, v1::Counters* out) {
-  SetTimestamp(absl::Now(), out->mutable_captured_at());
+  ToTimestamp(absl::Now(), out->mutable_captured_at());
   int read_any = 0;
   for (const char* name : {"snmp", "netstat"}) {
     std::string text;

@@ -14,14 +14,11 @@
 #include "common/compare.h"
 #include "common/correlate.h"
 #include "common/filter.h"
+#include "common/proto_time.h"
 #include "common/tcp_state.h"
 
 namespace tcbscope {
 namespace {
-
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
 
 const char* SeverityName(v1::Severity s) {
   switch (s) {
@@ -127,9 +124,9 @@ class CorrelateCommand : public Command {
     if (!result.has_error_b()) result.clear_error_b();
     if (exit_code == kExitOk) {
       Side& bb = one_agent ? a : b;
-      HostSnapshot sa{a.host.ToString(), &a.info, a.conns.mutable_connections(), ToTime(a.conns.captured_at()),
+      HostSnapshot sa{a.host.ToString(), &a.info, a.conns.mutable_connections(), FromTimestamp(a.conns.captured_at()),
                       a.host.port};
-      HostSnapshot sb{bb.host.ToString(), &bb.info, bb.conns.mutable_connections(), ToTime(bb.conns.captured_at()),
+      HostSnapshot sb{bb.host.ToString(), &bb.info, bb.conns.mutable_connections(), FromTimestamp(bb.conns.captured_at()),
                       bb.host.port};
       v1::CorrelateResult all;
       Correlate(sa, sb, &all);

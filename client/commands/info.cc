@@ -9,6 +9,7 @@
 #include "client/fan_out.h"
 #include "client/host_args.h"
 #include "client/render/json_output.h"
+#include "common/proto_time.h"
 
 namespace tcbscope {
 namespace {
@@ -59,7 +60,7 @@ class InfoCommand : public Command {
     for (const v1::HostInfoResult& r : result.hosts()) {
       if (r.has_error()) continue;
       const v1::HostInfo& h = r.info();
-      const absl::Time t = absl::FromUnixSeconds(h.realtime().seconds()) + absl::Nanoseconds(h.realtime().nanos());
+      const absl::Time t = FromTimestamp(h.realtime());
       absl::StrAppend(&out, r.host(), "\n");
       absl::StrAppend(&out, "  hostname:       ", h.hostname(), "\n");
       absl::StrAppend(&out, "  kernel:         ", h.kernel_release(), "\n");

@@ -53,6 +53,14 @@ TEST(DiffTest, FieldsThatAlwaysMoveAreNotChanges) {
             (std::vector<std::string>{"recv_q", "timer.retransmits", "tcp_info.bytes_received"}));
 }
 
+TEST(DiffTest, LosingTcpInfoIsNotAChangeOfItsFields) {
+  v1::Connection a = Conn(9, v1::TCP_STATE_FIN_WAIT2, 1000);
+  a.mutable_tcp_info()->set_bytes_acked(500);
+  a.set_congestion("cubic");
+  v1::Connection b = Conn(9, v1::TCP_STATE_TIME_WAIT, 1000);  // a mini-socket: no tcp_info
+  EXPECT_EQ(ChangedFields(a, b), std::vector<std::string>{"state"});
+}
+
 TEST(DiffTest, SocketsWithoutCookieMatchByEndpointsAndState) {
   google::protobuf::RepeatedPtrField<v1::Connection> before, after;
   *before.Add() = Conn(0, v1::TCP_STATE_SYN_RECV, 1000);

@@ -1,0 +1,100 @@
+// One source of connection changes shared by every WatchConnections stream.
+//
+// The polling source: while anyone watches, the hub dumps the socket table
+// every poll interval and diffs it against the previous dump (common/diff),
+// turning the difference into added / changed / removed events. Each
+// subscriber has a bounded queue: a subscriber that falls behind loses its
+// queue and is told to resync (send a fresh snapshot) — the agent's memory
+// never grows with a slow reader. Events are shared, not copied, between
+// subscribers. Thread-safe.
+#ifndef TCBSCOPE_AGENT_WATCH_HUB_H_
+#define TCBSCOPE_AGENT_WATCH_HUB_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/kernel/diag_source.h"
+#include "tcbscope/v1/inspector.pb.h"
+
+namespace tcbscope {
+
+struct WatchOptions {
+  absl::Duration poll_interval = absl::Seconds(1);
+  size_t queue_limit = 10000;  // events a subscriber may have waiting
+};
+
+// A change, as shared by all subscribers.
+struct HubEvent {
+  enum class Kind { kAdded, kChanged, kRemoved };
+  Kind kind;
+  absl::Time time;
+  std::shared_ptr<const v1::Connection> before;  // changed, removed
+  std::shared_ptr<const v1::Connection> after;   // added, changed
+  std::vector<std::string> fields;               // changed
+};
+
+using Snapshot = google::protobuf::RepeatedPtrField<v1::Connection>;
+
+class WatchHub {
+ public:
+  class Subscription {
+   public:
+    // Waits up to `timeout` for events; moves them into `out`. Returns false
+    // when the subscriber overflowed since the last call (its events were
+    // dropped; it must resync from LatestSnapshot()).
+    bool Next(absl::Duration timeout, std::vector<std::shared_ptr<const HubEvent>>* out);
+
+   private:
+    friend class WatchHub;
+    std::function<bool(const HubEvent&)> wants_;  // the subscriber's filter
+    absl::Mutex mu_;
+    std::deque<std::shared_ptr<const HubEvent>> queue_ ABSL_GUARDED_BY(mu_);
+    bool overflowed_ ABSL_GUARDED_BY(mu_) = false;
+    size_t limit_ = 0;
+  };
+
+  // `source` must outlive the hub.
+  WatchHub(kernel::DiagSource* source, WatchOptions options);
+  ~WatchHub();
+
+  // Registers a subscriber and returns it with the snapshot its events are
+  // relative to (taken now if the hub holds none). Only events `wants`
+  // accepts are queued for it, so its queue limit counts its own events, not
+  // the whole host's.
+  absl::StatusOr<std::pair<std::shared_ptr<Subscription>, std::shared_ptr<const Snapshot>>> Subscribe(
+      std::function<bool(const HubEvent&)> wants);
+  void Unsubscribe(const std::shared_ptr<Subscription>& s);
+
+  // The most recent dump (for a resync).
+  std::shared_ptr<const Snapshot> LatestSnapshot();
+  absl::Time LatestTime();
+
+  size_t subscribers();
+  const WatchOptions& options() const { return options_; }
+
+ private:
+  absl::StatusOr<std::shared_ptr<const Snapshot>> Dump();
+  void Poll();
+  void Run();
+
+  kernel::DiagSource* source_;
+  const WatchOptions options_;
+  absl::Mutex mu_;
+  std::vector<std::shared_ptr<Subscription>> subs_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const Snapshot> latest_ ABSL_GUARDED_BY(mu_);
+  absl::Time latest_time_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Mutex dump_mu_;  // one dump at a time
+  std::thread poller_;
+};
+
+}  // namespace tcbscope
+
+#endif  // TCBSCOPE_AGENT_WATCH_HUB_H_
