@@ -44,6 +44,9 @@ absl::StatusOr<HostsAndFilter> SplitHostsAndFilter(const std::vector<std::string
   out.hosts = *std::move(hosts);
   std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
   out.filter = absl::StrJoin(rest, " ");
+  absl::StatusOr<Filter> parsed = Filter::Parse(out.filter);
+  if (!parsed.ok()) return parsed.status();
+  out.parsed_filter = *std::move(parsed);
   return out;
 }
 

@@ -6,18 +6,22 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/filter.h"
 #include "common/ip_address.h"
 
 namespace tcbscope {
 
 struct HostsAndFilter {
   std::vector<HostPort> hosts;
-  std::string filter;  // the filter words joined by single spaces
+  std::string filter;     // the filter words joined by single spaces
+  Filter parsed_filter;   // the same, parsed
 };
 
 // Leading arguments are hosts until the first word that starts a filter
 // (state, exclude, excl, sport, dport, src, dst, not, '!', '(' ...); the rest
-// is the filter. InvalidArgument when no host is given or a host is malformed.
+// is the filter, parsed here so that a typo costs no round trip and gets the
+// same one-line message whatever the hosts. InvalidArgument when no host is
+// given, a host is malformed, or the filter does not parse.
 absl::StatusOr<HostsAndFilter> SplitHostsAndFilter(const std::vector<std::string>& args);
 
 // Every argument as HOST[:PORT] (default port 7411). InvalidArgument naming

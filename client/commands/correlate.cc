@@ -91,11 +91,7 @@ class CorrelateCommand : public Command {
       PrintError(io, absl::StrCat("correlate takes exactly two hosts (HOST_A HOST_B), got ", hf->hosts.size()));
       return kExitUsage;
     }
-    absl::StatusOr<Filter> filter = Filter::Parse(hf->filter);
-    if (!filter.ok()) {
-      PrintError(io, filter.status().message());
-      return kExitUsage;
-    }
+    const Filter* filter = &hf->parsed_filter;
     const StateMask states = filter->States(kAllStates);
 
     Side a{hf->hosts[0], {}, {}, {}}, b{hf->hosts[1], {}, {}, {}};

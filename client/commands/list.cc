@@ -37,13 +37,6 @@ class ListCommand : public Command {
       PrintError(io, hf.status().message());
       return kExitUsage;
     }
-    // Check the filter here too, so a typo costs no round trip and gets the
-    // same one-line message whatever the hosts.
-    absl::StatusOr<Filter> filter = Filter::Parse(hf->filter);
-    if (!filter.ok()) {
-      PrintError(io, filter.status().message());
-      return kExitUsage;
-    }
     v1::ListConnectionsRequest request;
     request.set_filter(hf->filter);
     request.set_listening(listening_);

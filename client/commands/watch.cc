@@ -48,11 +48,6 @@ class WatchCommand : public Command {
       PrintError(io, hf.status().message());
       return kExitUsage;
     }
-    absl::StatusOr<Filter> filter = Filter::Parse(hf->filter);
-    if (!filter.ok()) {
-      PrintError(io, filter.status().message());
-      return kExitUsage;
-    }
     absl::Duration duration = absl::InfiniteDuration();
     if (!duration_text_.empty() &&
         (!absl::ParseDuration(duration_text_, &duration) || duration <= absl::ZeroDuration())) {
