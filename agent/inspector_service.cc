@@ -80,6 +80,8 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
   const StateMask states = RequestStates(*filter, request->listening(), request->all());
   auto selected = [&](const v1::Connection& c) { return (states & StateBit(c.state())) && filter->Matches(c); };
 
+  // The hub applies this stream's filter as it queues events, so every event
+  // that reaches the loop below is one this stream wants.
   auto subscribed = options_.hub->Subscribe([&](const HubEvent& e) {
     return (e.before && selected(*e.before)) || (e.after && selected(*e.after));
   });
@@ -136,15 +138,12 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
       v1::WatchEvent e;
       switch (ev->kind) {
         case HubEvent::Kind::kAdded:
-          if (!selected(*ev->after)) continue;
           *e.mutable_added() = *ev->after;
           break;
         case HubEvent::Kind::kRemoved:
-          if (!selected(*ev->before)) continue;
           *e.mutable_removed() = *ev->before;
           break;
         case HubEvent::Kind::kChanged: {
-          if (!selected(*ev->before) && !selected(*ev->after)) continue;
           v1::ConnectionChange* ch = e.mutable_changed();
           *ch->mutable_old() = *ev->before;
           *ch->mutable_new_() = *ev->after;
