@@ -68,6 +68,15 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("--poll-interval: '", config.poll_interval, "' is not a duration from 50ms to 10m"));
   }
+  if (config.events != "auto" && config.events != "bpf" && config.events != "poll") {
+    return absl::InvalidArgumentError(absl::StrCat("--events: '", config.events, "' is not auto, bpf or poll"));
+  }
+  if (config.seq != "auto" && config.seq != "bpf" && config.seq != "off") {
+    return absl::InvalidArgumentError(absl::StrCat("--seq: '", config.seq, "' is not auto, bpf or off"));
+  }
+  if (!config.replay_path.empty() && (config.events == "bpf" || config.seq == "bpf")) {
+    return absl::InvalidArgumentError("--replay serves a recording: it has no BPF events or sequence numbers");
+  }
   if (config.watch_queue < 100 || config.watch_queue > 10000000) {
     return absl::InvalidArgumentError("--watch-queue must be from 100 to 10000000 events");
   }
@@ -85,6 +94,7 @@ absl::Status RunAgent(const AgentConfig& config) {
   signal(SIGPIPE, SIG_IGN);
 
   std::unique_ptr<kernel::DiagSource> source;
+  kernel::SockDiagReader* live = nullptr;  // the source, when it is the kernel
   ServiceOptions options;
   options.version = TCBSCOPE_VERSION;
   options.snapshot.batch_size = config.batch_size;
@@ -108,7 +118,9 @@ absl::Status RunAgent(const AgentConfig& config) {
       recorder = std::make_shared<kernel::DumpRecorder>(config.record_path);
       Log(LogLevel::kInfo, absl::StrCat("recording every dump to ", config.record_path));
     }
-    source = std::make_unique<kernel::SockDiagReader>(recorder);
+    auto reader = std::make_unique<kernel::SockDiagReader>(recorder);
+    live = reader.get();
+    source = std::move(reader);
   }
 
   std::shared_ptr<grpc::ServerCredentials> creds;
@@ -136,12 +148,49 @@ absl::Status RunAgent(const AgentConfig& config) {
   }
 
   std::unique_ptr<WatchHub> hub;
+  std::unique_ptr<kernel::BpfSeqReader> seq;
   if (!options.replay) {
     WatchOptions watch;
     absl::ParseDuration(config.poll_interval, &watch.poll_interval);
     watch.queue_limit = config.watch_queue;
-    hub = std::make_unique<WatchHub>(source.get(), watch);
+    std::unique_ptr<kernel::BpfEventReader> events;
+    if (config.events != "poll") {
+      absl::StatusOr<std::unique_ptr<kernel::BpfEventReader>> opened = kernel::BpfEventReader::Open(source->netns());
+      if (opened.ok()) {
+        events = std::move(*opened);
+        Log(LogLevel::kInfo, "change events: BPF tracepoints");
+      } else if (config.events == "bpf") {
+        return absl::FailedPreconditionError(absl::StrCat("--events bpf: ", opened.status().message()));
+      } else {
+        const std::string why = absl::StrCat("change events: polling every ", config.poll_interval, ", because ",
+                                             opened.status().message());
+        Log(LogLevel::kInfo, why);
+        options.notes.push_back(why);
+      }
+    }
+    if (events) {
+      hub = std::make_unique<WatchHub>(source.get(), watch, std::move(events),
+                                       [live](const v1::Connection& c) { return live->FindOne(c); });
+    } else {
+      hub = std::make_unique<WatchHub>(source.get(), watch);
+    }
     options.hub = hub.get();
+    if (config.seq != "off") {
+      absl::StatusOr<std::unique_ptr<kernel::BpfSeqReader>> opened = kernel::BpfSeqReader::Open();
+      if (opened.ok()) {
+        seq = std::move(*opened);
+        options.seq = seq.get();
+        Log(LogLevel::kInfo, "sequence numbers: BPF iter/tcp");
+      } else if (config.seq == "bpf") {
+        return absl::FailedPreconditionError(absl::StrCat("--seq bpf: ", opened.status().message()));
+      } else {
+        const std::string why = absl::StrCat("sequence numbers: none, because ", opened.status().message());
+        Log(LogLevel::kInfo, why);
+        options.notes.push_back(why);
+      }
+    } else {
+      options.notes.push_back("sequence numbers: off (--seq off)");
+    }
   }
   InspectorService service(source.get(), options);
   grpc::EnableDefaultHealthCheckService(true);

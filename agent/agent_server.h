@@ -20,6 +20,11 @@ struct AgentConfig {
   uint32_t batch_size = 1000;
   std::string poll_interval = "1s";       // WatchConnections polling period
   uint32_t watch_queue = 10000;           // events a slow watcher may have queued
+  // Change events: "auto" (BPF when it loads, else polling), "bpf" (fail to
+  // start without it) or "poll".
+  std::string events = "auto";
+  // Sequence numbers: "auto" (BPF iter/tcp when it loads), "bpf" or "off".
+  std::string seq = "auto";
 };
 
 // Checks the configuration without starting anything: InvalidArgument with

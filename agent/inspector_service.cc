@@ -37,15 +37,18 @@ grpc::Status InspectorService::GetHostInfo(grpc::ServerContext* context, const v
   response->set_source(source_->Describe());
   response->set_netns(source_->netns());
   v1::Capabilities* caps = response->mutable_capabilities();
-  caps->set_seq_source(v1::Capabilities::SEQ_SOURCE_NONE);
-  caps->set_event_source(options_.hub ? v1::Capabilities::EVENT_SOURCE_POLL : v1::Capabilities::EVENT_SOURCE_NONE);
-  caps->set_owners(!options_.replay);
-  caps->add_notes("sequence numbers: BPF iter/tcp not built into this agent yet");
-  if (options_.hub) {
+  caps->set_seq_source(options_.seq ? v1::Capabilities::SEQ_SOURCE_BPF : v1::Capabilities::SEQ_SOURCE_NONE);
+  if (!options_.hub) {
+    caps->set_event_source(v1::Capabilities::EVENT_SOURCE_NONE);
+  } else if (options_.hub->uses_bpf()) {
+    caps->set_event_source(v1::Capabilities::EVENT_SOURCE_BPF);
+  } else {
+    caps->set_event_source(v1::Capabilities::EVENT_SOURCE_POLL);
     caps->add_notes(absl::StrCat("change events: polling every ",
-                                 absl::FormatDuration(options_.hub->options().poll_interval),
-                                 " (BPF tracepoints not built into this agent yet)"));
+                                 absl::FormatDuration(options_.hub->options().poll_interval)));
   }
+  caps->set_owners(!options_.replay);
+  for (const std::string& n : options_.notes) caps->add_notes(n);
   if (options_.replay) caps->add_notes("serving a recording: no owners, no counters");
   return grpc::Status::OK;
 }
@@ -57,11 +60,21 @@ grpc::Status InspectorService::ListConnections(grpc::ServerContext* context, con
   if (request->owners() && !options_.replay) {
     owners = std::make_unique<kernel::SocketOwners>(kernel::SocketOwners::Scan(options_.proc_root));
   }
-  absl::Status s = StreamSnapshot(*source_, *request, options_.snapshot, owners.get(),
-                                  [&](const v1::ConnectionBatch& batch) {
-                                    if (context->IsCancelled()) return false;
-                                    return writer->Write(batch);
-                                  });
+  // The sequence pass runs first: a socket the dump then finds is either in
+  // it or newer than it (and goes without numbers), never misjoined.
+  std::unique_ptr<SeqTable> seq;
+  if (request->sequence() && options_.seq != nullptr) {
+    seq = std::make_unique<SeqTable>();
+    absl::Status read = options_.seq->Read([&](const tcb_seq_record& r) { (*seq)[r.cookie] = r; });
+    if (!read.ok()) Log(LogLevel::kWarning, absl::StrCat("sequence numbers: ", read.message()));
+  }
+  absl::Status s = StreamSnapshot(
+      *source_, *request, options_.snapshot, owners.get(),
+      [&](const v1::ConnectionBatch& batch) {
+        if (context->IsCancelled()) return false;
+        return writer->Write(batch);
+      },
+      seq.get());
   if (!s.ok() && !absl::IsInvalidArgument(s) && !absl::IsCancelled(s)) {
     Log(LogLevel::kWarning, absl::StrCat("ListConnections from ", context->peer(), ": ", s.ToString()));
   }
@@ -148,6 +161,15 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
           *ch->mutable_old() = *ev->before;
           *ch->mutable_new_() = *ev->after;
           for (const std::string& f : ev->fields) ch->add_changed_fields(f);
+          break;
+        }
+        case HubEvent::Kind::kSegment: {
+          v1::SegmentEvent* seg = e.mutable_segment();
+          seg->set_kind(ev->segment);
+          *seg->mutable_connection() = *ev->after;
+          seg->set_seq(ev->seq);
+          seg->set_count(ev->count);
+          seg->set_reason(ev->reason);
           break;
         }
       }

@@ -7,8 +7,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/bearer_token.h"
+#include "agent/kernel/bpf_programs.h"
 #include "agent/kernel/diag_source.h"
 #include "agent/snapshot_streamer.h"
 #include "agent/watch_hub.h"
@@ -24,6 +26,8 @@ struct ServiceOptions {
   std::string proc_root = "/proc";  // owners and counters are read below it
   bool replay = false;              // the source is a recording: no owners, no counters
   WatchHub* hub = nullptr;          // change source for WatchConnections; null: none
+  kernel::BpfSeqReader* seq = nullptr;  // sequence numbers; null: none
+  std::vector<std::string> notes;       // why an optional source is off, for GetHostInfo
   absl::Duration heartbeat = absl::Seconds(5);  // a watch stream's longest silence
 };
 

@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--watch-queue", config.watch_queue, "events a slow watcher may have waiting before it is resynced")
       ->capture_default_str();
+  app.add_option("--events", config.events, "change events: auto (BPF if it loads), bpf or poll")
+      ->capture_default_str();
+  app.add_option("--seq", config.seq, "sequence numbers: auto (BPF iter/tcp if it loads), bpf or off")
+      ->capture_default_str();
   app.add_option("--batch-size", config.batch_size, "connections per streamed message")->capture_default_str();
   try {
     app.parse(argc, argv);

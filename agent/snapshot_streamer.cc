@@ -19,7 +19,7 @@ StateMask RequestStates(const Filter& filter, bool listening, bool all) {
 
 absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnectionsRequest& request,
                             const SnapshotOptions& options, const kernel::SocketOwners* owners,
-                            const BatchWriter& write) {
+                            const BatchWriter& write, const SeqTable* seq) {
   TCB_ASSIGN_OR_RETURN(Filter filter, Filter::Parse(request.filter(), options.filter_limits));
   kernel::DumpRequest dump;
   dump.states = RequestStates(filter, request.listening(), request.all());
@@ -57,6 +57,22 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
       return absl::OkStatus();
     }
     if (owners != nullptr) owners->Fill(c->inode(), c);
+    if (seq != nullptr) {
+      if (auto it = seq->find(c->cookie()); it != seq->end()) {
+        const tcb_seq_record& r = it->second;
+        v1::SequenceSpace* q = c->mutable_seq();
+        q->set_snd_una(r.snd_una);
+        q->set_snd_nxt(r.snd_nxt);
+        q->set_rcv_nxt(r.rcv_nxt);
+        q->set_write_seq(r.write_seq);
+        q->set_copied_seq(r.copied_seq);
+        q->set_snd_wnd(r.snd_wnd);
+        q->set_rcv_wnd(r.rcv_wnd);
+        q->set_rcv_wup(r.rcv_wup);
+        q->set_bytes_acked(r.bytes_acked);
+        q->set_bytes_received(r.bytes_received);
+      }
+    }
     ++total;
     if (static_cast<uint32_t>(batch.connections_size()) >= batch_size) {
       batch.set_dump_interrupted(interrupted_so_far);

@@ -6,6 +6,17 @@
 #include "common/diff.h"
 
 namespace tcbscope {
+namespace {
+
+// How long the BPF loop waits for records before it looks at its timers
+// (time-wait expiry, held-back connects) and the stop flag.
+constexpr absl::Duration kEventWait = absl::Milliseconds(100);
+// A connect held back for want of its local port is looked up in a dump of
+// SYN_SENT sockets after this long, and given up after kPendingGiveUp.
+constexpr absl::Duration kPendingLookup = absl::Milliseconds(20);
+constexpr absl::Duration kPendingGiveUp = absl::Seconds(1);
+
+}  // namespace
 
 bool WatchHub::Subscription::Next(absl::Duration timeout, std::vector<std::shared_ptr<const HubEvent>>* out) {
   absl::MutexLock lock(&mu_);
@@ -22,7 +33,16 @@ bool WatchHub::Subscription::Next(absl::Duration timeout, std::vector<std::share
 }
 
 WatchHub::WatchHub(kernel::DiagSource* source, WatchOptions options)
-    : source_(source), options_(options), poller_([this] { Run(); }) {}
+    : source_(source), options_(options), tracker_(nullptr, nullptr), poller_([this] { RunPolling(); }) {}
+
+WatchHub::WatchHub(kernel::DiagSource* source, WatchOptions options, std::unique_ptr<kernel::BpfEventReader> events,
+                   EventTracker::Lookup find)
+    : source_(source),
+      options_(options),
+      events_(std::move(events)),
+      tracker_(std::move(find), [r = events_.get()](uint32_t v) { return r->ResetReason(v); }),
+      lost_seen_(events_->lost()),
+      poller_([this] { RunEvents(); }) {}
 
 WatchHub::~WatchHub() {
   {
@@ -32,12 +52,12 @@ WatchHub::~WatchHub() {
   if (poller_.joinable()) poller_.join();
 }
 
-absl::StatusOr<std::shared_ptr<const Snapshot>> WatchHub::Dump() {
+absl::StatusOr<std::shared_ptr<const Snapshot>> WatchHub::Dump(StateMask states, bool tcp_info) {
   absl::MutexLock lock(&dump_mu_);
   auto snap = std::make_shared<Snapshot>();
   kernel::DumpRequest req;
-  req.states = kAllStates;
-  req.tcp_info = true;  // change fields include the byte and segment counters
+  req.states = states;
+  req.tcp_info = tcp_info;  // change fields include the byte and segment counters
   absl::StatusOr<kernel::DumpResult> r = source_->Dump(req, [&](const nlmsghdr* m) {
     v1::Connection* c = snap->Add();
     if (!kernel::ParseInetDiagMessage(m, source_->netns(), c).ok()) snap->RemoveLast();
@@ -49,6 +69,23 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> WatchHub::Dump() {
 
 absl::StatusOr<std::pair<std::shared_ptr<WatchHub::Subscription>, std::shared_ptr<const Snapshot>>>
 WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
+  auto sub = std::make_shared<Subscription>();
+  sub->limit_ = options_.queue_limit;
+  sub->wants_ = std::move(wants);
+  if (events_) {
+    // The hub thread waits while we dump, so no record is applied between
+    // the snapshot and the subscription; records the kernel made before the
+    // dump began are already in the snapshot and are not this watcher's.
+    absl::MutexLock lock(&mu_);
+    sub->since_monotonic_ns_ = kernel::MonotonicNowNs();
+    absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Dump();
+    if (!snap.ok()) return snap.status();
+    tracker_.Seed(**snap, absl::Now());
+    latest_ = *snap;
+    latest_time_ = absl::Now();
+    subs_.push_back(sub);
+    return std::make_pair(sub, *snap);
+  }
   std::shared_ptr<const Snapshot> base;
   {
     absl::MutexLock lock(&mu_);
@@ -63,9 +100,6 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
       latest_time_ = absl::Now();
     }
   }
-  auto sub = std::make_shared<Subscription>();
-  sub->limit_ = options_.queue_limit;
-  sub->wants_ = std::move(wants);
   absl::MutexLock lock(&mu_);
   subs_.push_back(sub);
   return std::make_pair(sub, latest_);
@@ -77,6 +111,15 @@ void WatchHub::Unsubscribe(const std::shared_ptr<Subscription>& s) {
 }
 
 std::shared_ptr<const Snapshot> WatchHub::LatestSnapshot() {
+  if (events_) {
+    absl::StatusOr<std::shared_ptr<const Snapshot>> fresh = Dump();
+    absl::MutexLock lock(&mu_);
+    if (fresh.ok()) {
+      latest_ = *fresh;
+      latest_time_ = absl::Now();
+    }
+    return latest_;
+  }
   absl::MutexLock lock(&mu_);
   return latest_;
 }
@@ -89,6 +132,28 @@ absl::Time WatchHub::LatestTime() {
 size_t WatchHub::subscribers() {
   absl::MutexLock lock(&mu_);
   return subs_.size();
+}
+
+bool WatchHub::Stopping() {
+  absl::MutexLock lock(&mu_);
+  return stop_;
+}
+
+void WatchHub::Deliver(const HubEvents& events) {
+  for (const auto& sub : subs_) {
+    absl::MutexLock sl(&sub->mu_);
+    for (const auto& e : events) {
+      if (sub->overflowed_) break;
+      if (e->monotonic_ns != 0 && e->monotonic_ns < sub->since_monotonic_ns_) continue;
+      if (sub->wants_ && !sub->wants_(*e)) continue;
+      if (sub->queue_.size() >= sub->limit_) {
+        sub->overflowed_ = true;  // it will resync; drop what it had
+        sub->queue_.clear();
+        break;
+      }
+      sub->queue_.push_back(e);
+    }
+  }
 }
 
 void WatchHub::Poll() {
@@ -111,7 +176,7 @@ void WatchHub::Poll() {
   // it receives always fit together.
   SnapshotDiff d = DiffSnapshots(*prev, **next);
   if (d.empty()) return;
-  std::vector<std::shared_ptr<const HubEvent>> events;
+  HubEvents events;
   events.reserve(d.added.size() + d.changed.size() + d.removed.size());
   for (const ConnectionChange& c : d.changed) {
     auto e = std::make_shared<HubEvent>();
@@ -120,7 +185,17 @@ void WatchHub::Poll() {
     e->before = std::make_shared<const v1::Connection>(*c.before);
     e->after = std::make_shared<const v1::Connection>(*c.after);
     e->fields = c.fields;
-    events.push_back(std::move(e));
+    const uint32_t was = c.before->tcp_info().total_retrans(), is = c.after->tcp_info().total_retrans();
+    events.push_back(e);
+    if (is > was) {
+      auto seg = std::make_shared<HubEvent>();
+      seg->kind = HubEvent::Kind::kSegment;
+      seg->time = now;
+      seg->after = e->after;
+      seg->segment = v1::SegmentEvent::RETRANSMIT;
+      seg->count = is - was;
+      events.push_back(std::move(seg));
+    }
   }
   for (const v1::Connection* c : d.added) {
     auto e = std::make_shared<HubEvent>();
@@ -136,22 +211,10 @@ void WatchHub::Poll() {
     e->before = std::make_shared<const v1::Connection>(*c);
     events.push_back(std::move(e));
   }
-  for (const auto& sub : subs_) {
-    absl::MutexLock sl(&sub->mu_);
-    for (const auto& e : events) {
-      if (sub->overflowed_) break;
-      if (sub->wants_ && !sub->wants_(*e)) continue;
-      if (sub->queue_.size() >= sub->limit_) {
-        sub->overflowed_ = true;  // it will resync; drop what it had
-        sub->queue_.clear();
-        break;
-      }
-      sub->queue_.push_back(e);
-    }
-  }
+  Deliver(events);
 }
 
-void WatchHub::Run() {
+void WatchHub::RunPolling() {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
@@ -159,6 +222,49 @@ void WatchHub::Run() {
       if (mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.poll_interval)) return;
     }
     Poll();
+  }
+}
+
+void WatchHub::RunEvents() {
+  std::vector<tcb_event> batch;
+  while (!Stopping()) {
+    batch.clear();
+    // The ring buffer is drained even when nobody watches, so a new watcher
+    // never receives a backlog from before its snapshot.
+    absl::StatusOr<int> n = events_->Poll(kEventWait, [&](const tcb_event& r) { batch.push_back(r); });
+    (void)n;
+    const uint64_t lost = events_->lost();
+    const absl::Time now = absl::Now();
+    absl::MutexLock lock(&mu_);
+    if (subs_.empty()) {
+      tracker_.Clear();
+      latest_.reset();
+      lost_seen_ = lost;
+      continue;
+    }
+    if (lost != lost_seen_) {
+      // Records were lost: what the tracker knows may be wrong and every
+      // watcher has a gap. Start over from the kernel's table.
+      lost_seen_ = lost;
+      tracker_.Clear();
+      absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Dump();
+      if (snap.ok()) tracker_.Seed(**snap, now);
+      for (const auto& sub : subs_) {
+        absl::MutexLock sl(&sub->mu_);
+        sub->overflowed_ = true;
+        sub->queue_.clear();
+      }
+      continue;
+    }
+    HubEvents out;
+    for (const tcb_event& r : batch) tracker_.Apply(r, kernel::MonotonicToTime(r.ktime_ns), &out);
+    tracker_.ExpireTimeWait(now, &out);
+    if (std::optional<absl::Time> oldest = tracker_.OldestPending(); oldest && now - *oldest >= kPendingLookup) {
+      absl::StatusOr<std::shared_ptr<const Snapshot>> syn =
+          Dump(StateBit(v1::TCP_STATE_SYN_SENT) | StateBit(v1::TCP_STATE_SYN_RECV), false);
+      if (syn.ok()) tracker_.ResolvePending(**syn, now, now - kPendingGiveUp, &out);
+    }
+    if (!out.empty()) Deliver(out);
   }
 }
 

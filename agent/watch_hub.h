@@ -1,8 +1,13 @@
 // One source of connection changes shared by every WatchConnections stream.
 //
-// The polling source: while anyone watches, the hub dumps the socket table
-// every poll interval and diffs it against the previous dump (common/diff),
-// turning the difference into added / changed / removed events. Each
+// Two sources, one event vocabulary (added / changed / removed / segment):
+//  * BPF: kernel tracepoint records from the ring buffer, turned into events
+//    by an EventTracker as they arrive (milliseconds). Lost records (ring
+//    buffer full) resync every watcher.
+//  * Polling: while anyone watches, the hub dumps the socket table every
+//    poll interval and diffs it against the previous dump (common/diff); a
+//    grown total_retrans is also reported as a retransmit segment event.
+//    Transitions within one interval are folded into one change. Each
 // subscriber has a bounded queue: a subscriber that falls behind loses its
 // queue and is told to resync (send a fresh snapshot) — the agent's memory
 // never grows with a slow reader. Events are shared, not copied, between
@@ -20,6 +25,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/event_tracker.h"
+#include "agent/kernel/bpf_programs.h"
 #include "agent/kernel/diag_source.h"
 #include "tcbscope/v1/inspector.pb.h"
 
@@ -29,18 +36,6 @@ struct WatchOptions {
   absl::Duration poll_interval = absl::Seconds(1);
   size_t queue_limit = 10000;  // events a subscriber may have waiting
 };
-
-// A change, as shared by all subscribers.
-struct HubEvent {
-  enum class Kind { kAdded, kChanged, kRemoved };
-  Kind kind;
-  absl::Time time;
-  std::shared_ptr<const v1::Connection> before;  // changed, removed
-  std::shared_ptr<const v1::Connection> after;   // added, changed
-  std::vector<std::string> fields;               // changed
-};
-
-using Snapshot = google::protobuf::RepeatedPtrField<v1::Connection>;
 
 class WatchHub {
  public:
@@ -58,10 +53,15 @@ class WatchHub {
     std::deque<std::shared_ptr<const HubEvent>> queue_ ABSL_GUARDED_BY(mu_);
     bool overflowed_ ABSL_GUARDED_BY(mu_) = false;
     size_t limit_ = 0;
+    uint64_t since_monotonic_ns_ = 0;  // kernel events older than its snapshot are not its
   };
 
-  // `source` must outlive the hub.
+  // A polling hub. `source` must outlive the hub.
   WatchHub(kernel::DiagSource* source, WatchOptions options);
+  // A hub fed by BPF records; `find` looks one socket up by its endpoints
+  // (the time-wait check, see event_tracker.h).
+  WatchHub(kernel::DiagSource* source, WatchOptions options, std::unique_ptr<kernel::BpfEventReader> events,
+           EventTracker::Lookup find);
   ~WatchHub();
 
   // Registers a subscriber and returns it with the snapshot its events are
@@ -72,17 +72,22 @@ class WatchHub {
       std::function<bool(const HubEvent&)> wants);
   void Unsubscribe(const std::shared_ptr<Subscription>& s);
 
-  // The most recent dump (for a resync).
+  // The snapshot a resync sends: the most recent poll, or (BPF) a dump now.
   std::shared_ptr<const Snapshot> LatestSnapshot();
   absl::Time LatestTime();
 
   size_t subscribers();
   const WatchOptions& options() const { return options_; }
+  bool uses_bpf() const { return events_ != nullptr; }
 
  private:
-  absl::StatusOr<std::shared_ptr<const Snapshot>> Dump();
+  absl::StatusOr<std::shared_ptr<const Snapshot>> Dump(StateMask states = kAllStates, bool tcp_info = true);
   void Poll();
-  void Run();
+  void RunPolling();
+  void RunEvents();
+  bool Stopping();
+  // Queues `events` for every subscriber that wants them.
+  void Deliver(const HubEvents& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   kernel::DiagSource* source_;
   const WatchOptions options_;
@@ -92,6 +97,9 @@ class WatchHub {
   absl::Time latest_time_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Mutex dump_mu_;  // one dump at a time
+  std::unique_ptr<kernel::BpfEventReader> events_;
+  EventTracker tracker_ ABSL_GUARDED_BY(mu_);
+  uint64_t lost_seen_ = 0;  // hub thread only
   std::thread poller_;
 };
 

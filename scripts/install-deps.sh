@@ -4,10 +4,10 @@
 set -euo pipefail
 what="${1:-build}"
 pkgs=(cmake g++ make pkg-config libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-      libabsl-dev libmnl-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev iproute2)
+      libabsl-dev libmnl-dev libcli11-dev clang bpftool libbpf-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev iproute2)
 case "$what" in
   build) ;;
-  test|bench) pkgs+=(nftables libxml2-utils python3 procps openssl ethtool clang libclang-rt-14-dev) ;;
+  test|bench) pkgs+=(nftables libxml2-utils python3 procps openssl ethtool libclang-rt-14-dev) ;;
   *) echo "install-deps: unknown set '$what' (build, test or bench)" >&2; exit 2 ;;
 esac
 missing=()

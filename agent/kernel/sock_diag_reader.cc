@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/kernel/inet_diag_parser.h"
+#include "common/ip_address.h"
 
 namespace tcbscope::kernel {
 namespace {
@@ -148,6 +150,66 @@ absl::StatusOr<DumpResult> SockDiagReader::Dump(const DumpRequest& request, cons
     return result;
   }
   return last;
+}
+
+absl::StatusOr<std::optional<v1::Connection>> SockDiagReader::FindOne(const v1::Connection& endpoints) const {
+  absl::StatusOr<IpAddress> local = IpAddress::Parse(endpoints.local().address());
+  absl::StatusOr<IpAddress> remote = IpAddress::Parse(endpoints.remote().address());
+  if (!local.ok()) return local.status();
+  if (!remote.ok()) return remote.status();
+  const uint8_t family = endpoints.family() == v1::FAMILY_INET6 ? AF_INET6 : AF_INET;
+  if (local->family() != family || remote->family() != family) {
+    return absl::InvalidArgumentError("sock_diag lookup: address family mismatch");
+  }
+  MnlSocket nl(mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC));
+  if (!nl) return Errno("open netlink socket");
+  if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0) return Errno("bind");
+
+  alignas(nlmsghdr) char req_buf[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(inet_diag_req_v2))] = {};
+  nlmsghdr* nlh = mnl_nlmsg_put_header(req_buf);
+  nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  nlh->nlmsg_flags = NLM_F_REQUEST;
+  const uint32_t seq = static_cast<uint32_t>(absl::ToUnixMicros(absl::Now()));
+  nlh->nlmsg_seq = seq;
+  auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
+  req->sdiag_family = family;
+  req->sdiag_protocol = IPPROTO_TCP;
+  req->idiag_states = kAllStates;
+  req->id.idiag_sport = htons(static_cast<uint16_t>(endpoints.local().port()));
+  req->id.idiag_dport = htons(static_cast<uint16_t>(endpoints.remote().port()));
+  std::memcpy(req->id.idiag_src, local->bytes(), family == AF_INET ? 4 : 16);
+  std::memcpy(req->id.idiag_dst, remote->bytes(), family == AF_INET ? 4 : 16);
+  req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  if (mnl_socket_sendto(nl.get(), nlh, nlh->nlmsg_len) < 0) return Errno("send");
+
+  const uint32_t portid = mnl_socket_get_portid(nl.get());
+  std::vector<char> buf(kRecvBufferBytes);
+  while (true) {
+    const ssize_t n = mnl_socket_recvfrom(nl.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("recv");
+    }
+    int len = static_cast<int>(n);
+    for (const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(m, len);
+         m = mnl_nlmsg_next(m, &len)) {
+      if (!mnl_nlmsg_portid_ok(m, portid) || !mnl_nlmsg_seq_ok(m, seq)) continue;
+      if (m->nlmsg_type == NLMSG_ERROR) {
+        if (m->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return absl::DataLossError("sock_diag: short NLMSG_ERROR");
+        const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
+        if (e->error == -ENOENT) return std::optional<v1::Connection>();
+        if (e->error == 0) continue;
+        errno = -e->error;
+        return Errno("lookup");
+      }
+      if (m->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+      v1::Connection c;
+      absl::Status s = ParseInetDiagMessage(m, netns_, &c);
+      if (!s.ok()) return s;
+      return std::optional<v1::Connection>(std::move(c));
+    }
+  }
 }
 
 }  // namespace tcbscope::kernel

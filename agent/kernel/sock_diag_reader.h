@@ -8,10 +8,12 @@
 #define TCBSCOPE_AGENT_KERNEL_SOCK_DIAG_READER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "agent/kernel/diag_source.h"
 #include "agent/kernel/dump_recorder.h"
+#include "tcbscope/v1/inspector.pb.h"
 
 namespace tcbscope::kernel {
 
@@ -22,6 +24,11 @@ class SockDiagReader : public DiagSource {
 
   absl::StatusOr<DumpResult> Dump(const DumpRequest& request, const DiagMessageCallback& on_socket) override;
   uint64_t netns() const override { return netns_; }
+
+  // The one socket with exactly these endpoints (family, local, remote), in
+  // any state, time-wait included; nullopt when the kernel has none. A
+  // non-dump request: costs one lookup, not a table walk.
+  absl::StatusOr<std::optional<v1::Connection>> FindOne(const v1::Connection& endpoints) const;
   std::string Describe() const override { return "kernel"; }
 
  private:

@@ -38,7 +38,7 @@ class WatchCommand : public Command {
     sub->add_flag("-l,--listening", listening_, "listening sockets only");
     sub->add_flag("-a,--all", all_, "sockets in every state");
     sub->add_option("--duration", duration_text_, "stop after this long (e.g. 30s); default: until interrupted");
-    sub->add_option("--count", count_, "stop after this many added/changed/removed events");
+    sub->add_option("--count", count_, "stop after this many events (added, changed, removed, retransmit, reset)");
     sub->positionals_at_end(false);
   }
 
@@ -117,6 +117,23 @@ class WatchCommand : public Command {
                                : StateShortName(c.new_().state());
         return absl::StrCat("changed ", what, " ", Tuple(c.new_()), " [", absl::StrJoin(c.changed_fields(), ","), "]");
       }
+      case v1::WatchEvent::kSegment: {
+        const auto& g = e.segment();
+        const v1::Connection& c = g.connection();
+        switch (g.kind()) {
+          case v1::SegmentEvent::RETRANSMIT:
+            return g.seq() != 0 || g.count() == 1
+                       ? absl::StrCat("retrans ", StateShortName(c.state()), " ", Tuple(c), " seq ", g.seq())
+                       : absl::StrCat("retrans ", StateShortName(c.state()), " ", Tuple(c), " x", g.count());
+          case v1::SegmentEvent::RESET_SENT:
+            return absl::StrCat("rst-out ", StateShortName(c.state()), " ", Tuple(c),
+                                g.reason().empty() ? "" : absl::StrCat(" (", g.reason(), ")"));
+          case v1::SegmentEvent::RESET_RECEIVED:
+            return absl::StrCat("rst-in  ", StateShortName(c.state()), " ", Tuple(c));
+          default:
+            return "";
+        }
+      }
       case v1::WatchEvent::kSnapshot:
         return absl::StrCat("snapshot ", e.snapshot().connections_size(), " connections",
                             e.snapshot().last() ? "" : " (continued)");
@@ -158,7 +175,7 @@ class WatchCommand : public Command {
         backoff = absl::Milliseconds(500);
         if (e.event_case() == v1::WatchEvent::kHeartbeat) return;
         const bool change = e.event_case() == v1::WatchEvent::kAdded || e.event_case() == v1::WatchEvent::kRemoved ||
-                            e.event_case() == v1::WatchEvent::kChanged;
+                            e.event_case() == v1::WatchEvent::kChanged || e.event_case() == v1::WatchEvent::kSegment;
         if (change && Done()) return;
         Emit(name, &e, "", absl::StrCat(FormatTime(FromTimestamp(e.time())), " ", name, " ", Describe(e)));
         if (change) ++seen_;

@@ -1,10 +1,14 @@
-// WatchConnections with the polling source, end to end: a real agent, real
-// sockets, the real CLI; many watchers at once; a watcher that stops reading.
+// WatchConnections end to end, with each change source (BPF tracepoints and
+// polling): a real agent, real sockets, the real CLI; many watchers at once;
+// a watcher that stops reading; both sources on one scenario; an agent
+// restarted under a running watch.
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +20,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tcbscope/v1/inspector.grpc.pb.h"
+#include "common/tcp_state.h"
 #include "tcbscope/v1/results.pb.h"
 #include "testing/sockets.h"
 #include "testing/subprocess.h"
@@ -45,19 +50,43 @@ struct Seen {
   std::vector<v1::TcpState> states;     // state after each event (before, for removed)
 };
 
-class WatchE2eTest : public ::testing::Test {
+// Starts an agent with `--events source`. For "bpf", a skip (with the
+// reason) where BPF cannot run: not root, or an agent built without it. Root
+// with BPF built in must load it, so CI cannot quietly fall back.
+std::unique_ptr<AgentProcess> StartWithSource(const std::string& source, std::vector<std::string> args,
+                                              std::string* skip) {
+  args.insert(args.end(), {"--events", source});
+  auto agent = std::make_unique<AgentProcess>(args);
+  if (!agent->ok() && source == "bpf") {
+    if (geteuid() != 0) *skip = "BPF events need root (or CAP_BPF and CAP_PERFMON)";
+    if (agent->error().find("not built") != std::string::npos || agent->Log().find("not built") != std::string::npos) {
+      *skip = "this agent was built without BPF programs";
+    }
+  }
+  return agent;
+}
+
+class WatchE2eTest : public ::testing::TestWithParam<std::string> {
  protected:
-  AgentProcess agent_{{"--poll-interval", "100ms", "--watch-queue", "200"}};
+  void SetUp() override {
+    std::string skip;
+    agent_ = StartWithSource(GetParam(), {"--poll-interval", "100ms", "--watch-queue", "200"}, &skip);
+    if (!skip.empty()) GTEST_SKIP() << skip;
+    ASSERT_TRUE(agent_->ok()) << agent_->error() << agent_->Log();
+  }
+  std::unique_ptr<AgentProcess> agent_;
   SocketSet sockets_;
 };
 
-TEST_F(WatchE2eTest, ConnectSendCloseInOrderOnBothEnds) {
-  ASSERT_TRUE(agent_.ok()) << agent_.error();
+INSTANTIATE_TEST_SUITE_P(Sources, WatchE2eTest, ::testing::Values("poll", "bpf"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+TEST_P(WatchE2eTest, ConnectSendCloseInOrderOnBothEnds) {
   int lfd = -1;
   const int port = sockets_.Listen("127.0.0.1", 4, &lfd);
   testing::CommandResult out;
   std::thread watcher([&] {
-    out = testing::RunCommand({testing::CliBinary(), "watch", agent_.address(), "-a", "-o", "json", "--duration", "4s",
+    out = testing::RunCommand({testing::CliBinary(), "watch", agent_->address(), "-a", "-o", "json", "--duration", "4s",
                                "sport", "=", absl::StrCat(":", port), "or", "dport", "=", absl::StrCat(":", port)},
                               20000);
   });
@@ -100,21 +129,33 @@ TEST_F(WatchE2eTest, ConnectSendCloseInOrderOnBothEnds) {
     who->states.push_back(conn->state());
   }
   EXPECT_TRUE(snapshot);
-  // The server end: appears established, is told the peer closed, goes away.
+  auto index = [](const Seen& s, v1::TcpState st) {
+    return std::find(s.states.begin(), s.states.end(), st) - s.states.begin();
+  };
+  const long absent = 1 << 20;
+  auto at = [&](const Seen& s, v1::TcpState st) { long i = index(s, st); return i < static_cast<long>(s.states.size()) ? i : absent; };
+  // The server end: added (in SYN-RECV when BPF sees the child created,
+  // already established when a poll finds it), established, told the peer
+  // closed, gone.
   ASSERT_GE(server.kinds.size(), 3u) << out.out;
-  EXPECT_EQ(server.kinds.front(), "added");
-  EXPECT_EQ(server.states.front(), v1::TCP_STATE_ESTABLISHED);
-  EXPECT_NE(std::find(server.states.begin(), server.states.end(), v1::TCP_STATE_CLOSE_WAIT), server.states.end());
-  EXPECT_EQ(server.kinds.back(), "removed");
-  // The client end: established, then FIN-WAIT-2 and TIME-WAIT, in that order.
+  EXPECT_EQ(server.kinds.front(), "added") << out.out;
+  EXPECT_LT(at(server, v1::TCP_STATE_ESTABLISHED), at(server, v1::TCP_STATE_CLOSE_WAIT)) << out.out;
+  EXPECT_NE(at(server, v1::TCP_STATE_CLOSE_WAIT), absent) << out.out;
+  EXPECT_EQ(server.kinds.back(), "removed") << out.out;
+  // The client end: added, established, then FIN-WAIT-2 and TIME-WAIT, in
+  // that order.
   ASSERT_GE(client.kinds.size(), 2u) << out.out;
-  EXPECT_EQ(client.kinds.front(), "added");
-  EXPECT_EQ(client.states.front(), v1::TCP_STATE_ESTABLISHED);
-  auto fw2 = std::find(client.states.begin(), client.states.end(), v1::TCP_STATE_FIN_WAIT2);
-  auto tw = std::find(client.states.begin(), client.states.end(), v1::TCP_STATE_TIME_WAIT);
-  ASSERT_NE(fw2, client.states.end()) << out.out;
-  ASSERT_NE(tw, client.states.end()) << out.out;
-  EXPECT_LT(fw2 - client.states.begin(), tw - client.states.begin());
+  EXPECT_EQ(client.kinds.front(), "added") << out.out;
+  EXPECT_NE(at(client, v1::TCP_STATE_ESTABLISHED), absent) << out.out;
+  EXPECT_LT(at(client, v1::TCP_STATE_ESTABLISHED), at(client, v1::TCP_STATE_FIN_WAIT2)) << out.out;
+  EXPECT_LT(at(client, v1::TCP_STATE_FIN_WAIT2), at(client, v1::TCP_STATE_TIME_WAIT)) << out.out;
+  EXPECT_NE(at(client, v1::TCP_STATE_TIME_WAIT), absent) << out.out;
+  if (GetParam() == "bpf") {
+    // BPF sees every transition, the short ones too.
+    EXPECT_EQ(client.states.front(), v1::TCP_STATE_SYN_SENT) << out.out;
+    EXPECT_NE(at(client, v1::TCP_STATE_FIN_WAIT1), absent) << out.out;
+    EXPECT_NE(at(server, v1::TCP_STATE_LAST_ACK), absent) << out.out;
+  }
 }
 
 // A raw stream, as any gRPC client would open it.
@@ -131,15 +172,14 @@ struct Stream {
   std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader;
 };
 
-TEST_F(WatchE2eTest, FiftyWatchersAllSeeEveryEvent) {
-  ASSERT_TRUE(agent_.ok()) << agent_.error();
+TEST_P(WatchE2eTest, FiftyWatchersAllSeeEveryEvent) {
   int lfd = -1;
   const int port = sockets_.Listen("127.0.0.1", 64, &lfd);
   constexpr int kWatchers = 50;
   constexpr int kConnections = 10;
   const std::string filter = absl::StrCat("dport = :", port);
   std::vector<std::unique_ptr<Stream>> streams;
-  for (int i = 0; i < kWatchers; ++i) streams.push_back(std::make_unique<Stream>(agent_.address(), filter));
+  for (int i = 0; i < kWatchers; ++i) streams.push_back(std::make_unique<Stream>(agent_->address(), filter));
   std::vector<int> added(kWatchers, 0), removed(kWatchers, 0);
   std::vector<std::thread> readers;
   for (int i = 0; i < kWatchers; ++i) {
@@ -183,10 +223,9 @@ TEST_F(WatchE2eTest, FiftyWatchersAllSeeEveryEvent) {
   }
 }
 
-TEST_F(WatchE2eTest, StalledWatcherIsResyncedAndMemoryStaysBounded) {
-  ASSERT_TRUE(agent_.ok()) << agent_.error();
-  const int rss_before = RssMiB(agent_.pid());
-  Stream stalled(agent_.address(), "");
+TEST_P(WatchE2eTest, StalledWatcherIsResyncedAndMemoryStaysBounded) {
+  const int rss_before = RssMiB(agent_->pid());
+  Stream stalled(agent_->address(), "");
   v1::WatchEvent first;
   ASSERT_TRUE(stalled.reader->Read(&first));  // subscribed; now it stops reading
   int lfd = -1;
@@ -206,7 +245,7 @@ TEST_F(WatchE2eTest, StalledWatcherIsResyncedAndMemoryStaysBounded) {
       sockets_.Close(fd);
     }
     usleep(150000);
-    peak = std::max(peak, RssMiB(agent_.pid()));
+    peak = std::max(peak, RssMiB(agent_->pid()));
   }
   EXPECT_LT(peak, rss_before + 100) << "agent RSS grew from " << rss_before << " MiB to " << peak << " MiB";
   // Reading again: a resync comes, with the sequence still gap-free.
@@ -223,9 +262,121 @@ TEST_F(WatchE2eTest, StalledWatcherIsResyncedAndMemoryStaysBounded) {
   stalled.ctx.TryCancel();
 }
 
-TEST_F(WatchE2eTest, BadFilterIsRefused) {
-  ASSERT_TRUE(agent_.ok()) << agent_.error();
-  testing::CommandResult r = testing::RunCommand({testing::CliBinary(), "watch", agent_.address(), "sport", "=", "x"});
+// The normalized story of one socket: the states it was seen in that last
+// longer than a round trip (the ones a 100 ms poll can see in this script),
+// consecutive repeats folded, and "gone" when removed.
+using Story = std::vector<std::string>;
+
+std::map<std::pair<int, int>, Story> Stories(const std::string& json_lines) {
+  std::map<std::pair<int, int>, Story> by_port;
+  for (absl::string_view line : absl::StrSplit(json_lines, '\n', absl::SkipEmpty())) {
+    v1::WatchLine w;
+    if (!google::protobuf::util::JsonStringToMessage(std::string(line), &w).ok()) continue;
+    const v1::WatchEvent& e = w.event();
+    const v1::Connection* conn = e.has_added() ? &e.added() : e.has_removed() ? &e.removed()
+                                 : e.has_changed() ? &e.changed().new_() : nullptr;
+    if (conn == nullptr || conn->state() == v1::TCP_STATE_LISTEN) continue;
+    Story& story = by_port[{static_cast<int>(conn->local().port()), static_cast<int>(conn->remote().port())}];
+    std::string what = e.has_removed() ? "gone" : StateFilterName(conn->state());
+    const v1::TcpState st = conn->state();
+    const bool transient = st == v1::TCP_STATE_SYN_SENT || st == v1::TCP_STATE_SYN_RECV ||
+                           st == v1::TCP_STATE_FIN_WAIT1 || st == v1::TCP_STATE_LAST_ACK ||
+                           st == v1::TCP_STATE_CLOSING;
+    if (transient && !e.has_removed()) continue;
+    if (story.empty() || story.back() != what) story.push_back(what);
+  }
+  return by_port;
+}
+
+TEST(WatchSourcesTest, BothSourcesTellTheSameStory) {
+  std::string skip;
+  std::unique_ptr<AgentProcess> bpf = StartWithSource("bpf", {}, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_TRUE(bpf->ok()) << bpf->error() << bpf->Log();
+  std::unique_ptr<AgentProcess> poll = StartWithSource("poll", {"--poll-interval", "100ms"}, &skip);
+  ASSERT_TRUE(poll->ok()) << poll->error();
+  SocketSet sockets;
+  int lfd = -1;
+  const int port = sockets.Listen("127.0.0.1", 4, &lfd);
+  std::vector<std::string> filter = {"sport", "=", absl::StrCat(":", port), "or", "dport", "=", absl::StrCat(":", port)};
+  testing::CommandResult out_bpf, out_poll;
+  auto watch = [&](AgentProcess* a, testing::CommandResult* out) {
+    std::vector<std::string> argv = {testing::CliBinary(), "watch", a->address(), "-a", "-o", "json", "--duration", "5s"};
+    argv.insert(argv.end(), filter.begin(), filter.end());
+    *out = testing::RunCommand(argv, 20000);
+  };
+  std::thread w1(watch, bpf.get(), &out_bpf), w2(watch, poll.get(), &out_poll);
+  usleep(1000000);
+  // The script: every step holds for 500 ms, five poll intervals.
+  const int c = sockets.Connect("127.0.0.1", port);
+  const int s = sockets.Accept(lfd);
+  const int client_port = SocketSet::LocalPort(c);
+  usleep(500000);
+  sockets.WriteBytes(c, 1000);
+  char buf[2000];
+  size_t got = 0;
+  while (got < 1000) got += static_cast<size_t>(read(s, buf, sizeof(buf)));
+  usleep(500000);
+  sockets.Close(c);
+  usleep(500000);
+  sockets.Close(s);
+  usleep(500000);
+  // A second connection, reset by its client.
+  const int c2 = sockets.Connect("127.0.0.1", port);
+  const int s2 = sockets.Accept(lfd);
+  usleep(500000);
+  linger l{1, 0};
+  setsockopt(c2, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  sockets.Close(c2);
+  usleep(500000);
+  sockets.Close(s2);
+  w1.join();
+  w2.join();
+  ASSERT_EQ(out_bpf.exit_code, 0) << out_bpf.err;
+  ASSERT_EQ(out_poll.exit_code, 0) << out_poll.err;
+  const std::map<std::pair<int, int>, Story> from_bpf = Stories(out_bpf.out), from_poll = Stories(out_poll.out);
+  ASSERT_EQ(from_bpf.size(), 4u) << out_bpf.out;  // two connections, two ends each
+  EXPECT_EQ(from_bpf, from_poll) << "bpf:\n" << out_bpf.out << "\npoll:\n" << out_poll.out;
+  // And the story is the script's: the client of the first connection went
+  // established -> fin-wait-2 -> time-wait.
+  const Story expected_client = {"established", "fin-wait-2", "time-wait"};
+  EXPECT_EQ(from_bpf.at({client_port, port}), expected_client);
+}
+
+TEST(WatchRestartTest, AgentRestartIsReportedAndTheWatchResumes) {
+  auto first = std::make_unique<AgentProcess>(std::vector<std::string>{"--events", "poll", "--poll-interval", "100ms"});
+  ASSERT_TRUE(first->ok()) << first->error();
+  const std::string address = first->address();
+  SocketSet sockets;
+  int lfd = -1;
+  const int port = sockets.Listen("127.0.0.1", 4, &lfd);
+  testing::CommandResult out;
+  std::thread watcher([&] {
+    out = testing::RunCommand({testing::CliBinary(), "watch", address, "--duration", "6s", "dport", "=",
+                               absl::StrCat(":", port)},
+                              20000);
+  });
+  usleep(800000);
+  first->Stop();
+  usleep(300000);
+  // The same port again: the agent came back.
+  AgentProcess second({"--events", "poll", "--poll-interval", "100ms"}, address);
+  ASSERT_TRUE(second.ok()) << second.error();
+  usleep(2500000);  // the CLI's backoff, then its new snapshot
+  const int c = sockets.Connect("127.0.0.1", port);
+  sockets.Accept(lfd);
+  watcher.join();
+  EXPECT_NE(out.out.find("stream lost"), std::string::npos) << out.out;
+  const size_t back = out.out.find("reconnected");
+  ASSERT_NE(back, std::string::npos) << out.out;
+  // The connection made after the restart is reported after the gap.
+  const size_t added = out.out.find(absl::StrCat("127.0.0.1:", SocketSet::LocalPort(c)), back);
+  EXPECT_NE(added, std::string::npos) << out.out;
+  EXPECT_EQ(out.exit_code, 3) << "a watch with a gap exits 3";
+}
+
+TEST_P(WatchE2eTest, BadFilterIsRefused) {
+  testing::CommandResult r = testing::RunCommand({testing::CliBinary(), "watch", agent_->address(), "sport", "=", "x"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("column"), std::string::npos) << r.err;
 }

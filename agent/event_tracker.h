@@ -1,0 +1,131 @@
+// Turns the kernel's BPF event records into the watch hub's events.
+//
+// The kernel reports transitions (cookie, four-tuple as the socket has it at
+// that instant, old and new state). Watchers want connections: the tracker
+// keeps what it knows of each socket by cookie — seeded from a dump when the
+// first watcher arrives — so that an event carries the connection before and
+// after, with the endpoints even when the kernel has already cleared them
+// (a closing socket has lost its port by the time it reaches CLOSE).
+//
+// Three kernel facts shape it:
+//  * connect() enters SYN_SENT before it picks the local port, and a passive
+//    child enters SYN_RECV before its addresses are set. Such an "added" is
+//    held back until the socket's next record (microseconds later for a
+//    child) or, for a connect whose SYN goes unanswered, until a dump of
+//    SYN_SENT sockets names it (ResolvePending).
+//  * TIME_WAIT has no tracepoint: the socket goes to CLOSE and a time-wait
+//    socket with the same cookie takes its place (reporting TIME_WAIT, or
+//    FIN_WAIT2 for an orphan still waiting for the peer's FIN). After
+//    FIN_WAIT1/FIN_WAIT2/CLOSING -> CLOSE the tracker asks the kernel (the
+//    lookup seam) whether one exists; if so the event is a change to its
+//    state, and later changes and its removal are found by looking again
+//    (ExpireTimeWait): every second while it reports FIN_WAIT2, when its
+//    timer runs out once it reports TIME_WAIT.
+//  * Events are applied in ring-buffer order, which is per-socket order.
+//
+// Pure logic apart from the lookup callback, so it is tested with hand-built
+// records. Not thread-safe: the hub calls it under its lock.
+#ifndef TCBSCOPE_AGENT_EVENT_TRACKER_H_
+#define TCBSCOPE_AGENT_EVENT_TRACKER_H_
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agent/kernel/bpf/tcb_records.h"
+#include "tcbscope/v1/inspector.pb.h"
+
+namespace tcbscope {
+
+// A change, as shared by all subscribers.
+struct HubEvent {
+  enum class Kind { kAdded, kChanged, kRemoved, kSegment };
+  Kind kind;
+  absl::Time time;
+  // CLOCK_MONOTONIC of the kernel event (BPF); 0 for polled events. A
+  // watcher whose snapshot was taken later already has this change.
+  uint64_t monotonic_ns = 0;
+  std::shared_ptr<const v1::Connection> before;  // changed, removed
+  std::shared_ptr<const v1::Connection> after;   // added, changed, segment
+  std::vector<std::string> fields;               // changed
+  // kSegment only:
+  v1::SegmentEvent::Kind segment = v1::SegmentEvent::KIND_UNSPECIFIED;
+  uint32_t seq = 0;
+  uint32_t count = 0;
+  std::string reason;
+};
+
+using HubEvents = std::vector<std::shared_ptr<const HubEvent>>;
+using Snapshot = google::protobuf::RepeatedPtrField<v1::Connection>;
+
+// The connection a record describes: family, endpoints, state (the record's
+// new state), cookie, netns, uid and, when the record has one, its process.
+v1::Connection ConnectionFromRecord(const tcb_event& r);
+
+class EventTracker {
+ public:
+  // Finds the socket with these endpoints in the kernel now (any state);
+  // nullopt when there is none.
+  using Lookup = std::function<absl::StatusOr<std::optional<v1::Connection>>(const v1::Connection&)>;
+  // `reason_name` names a reset reason value ("" when unknown); may be null.
+  EventTracker(Lookup lookup, std::function<std::string(uint32_t)> reason_name);
+
+  // Records every socket of `snap` (replacing what is known of them).
+  void Seed(const Snapshot& snap, absl::Time now);
+  // Forgets everything (no one watches).
+  void Clear();
+
+  // Applies one record; appends the resulting events (zero or more) to `out`.
+  void Apply(const tcb_event& r, absl::Time t, HubEvents* out);
+
+  // Connects/children held back for want of their endpoints, oldest first
+  // time; nullopt when none.
+  std::optional<absl::Time> OldestPending() const;
+  // Resolves pending sockets from a dump of SYN_SENT/SYN_RECV sockets: those
+  // found become "added" with the dump's endpoints; those not found and older
+  // than `give_up` are dropped (they moved on, and their next record will
+  // say so, or they are gone).
+  void ResolvePending(const Snapshot& dump, absl::Time now, absl::Time give_up, HubEvents* out);
+
+  // Time-wait sockets whose timer should have run out are looked up; the
+  // ones gone become "removed".
+  void ExpireTimeWait(absl::Time now, HubEvents* out);
+
+  size_t size() const { return known_.size(); }
+  size_t pending() const { return pending_.size(); }
+
+ private:
+  struct Pending {
+    tcb_event record;
+    absl::Time time;
+  };
+  void EmitAdded(std::shared_ptr<const v1::Connection> c, absl::Time t, uint64_t mono, HubEvents* out);
+  // `time_wait`: c is a time-wait socket (whatever state it reports), to be
+  // checked on until it is gone.
+  void Remember(std::shared_ptr<const v1::Connection> c, absl::Time now, bool time_wait = false);
+  static absl::Time NextTimeWaitCheck(const v1::Connection& c, absl::Time now);
+
+  Lookup lookup_;
+  std::function<std::string(uint32_t)> reason_name_;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<const v1::Connection>> known_;
+  absl::flat_hash_map<uint64_t, Pending> pending_;
+  std::multimap<absl::Time, uint64_t> time_wait_;  // when to check, cookie
+  absl::flat_hash_set<uint64_t> tw_cookies_;       // known sockets that are time-wait sockets
+  // Sockets removed lately, for records that arrive after the socket's CLOSE
+  // (a reset sent on close with SO_LINGER 0 follows it). Bounded.
+  absl::flat_hash_map<uint64_t, std::shared_ptr<const v1::Connection>> gone_;
+  std::deque<uint64_t> gone_order_;
+  void Forget(uint64_t cookie, std::shared_ptr<const v1::Connection> last);
+};
+
+}  // namespace tcbscope
+
+#endif  // TCBSCOPE_AGENT_EVENT_TRACKER_H_

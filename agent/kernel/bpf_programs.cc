@@ -1,0 +1,218 @@
+#include "agent/kernel/bpf_programs.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+
+#ifdef TCBSCOPE_HAVE_BPF
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "tcb_events.skel.h"
+#include "tcb_seq.skel.h"
+#endif
+
+namespace tcbscope::kernel {
+
+uint64_t MonotonicNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+absl::Time MonotonicToTime(uint64_t monotonic_ns) {
+  const absl::Time now = absl::Now();
+  const uint64_t mono_now = MonotonicNowNs();
+  return now - absl::Nanoseconds(static_cast<int64_t>(mono_now) - static_cast<int64_t>(monotonic_ns));
+}
+
+#ifndef TCBSCOPE_HAVE_BPF
+
+bool BpfBuiltIn() { return false; }
+
+absl::StatusOr<std::unique_ptr<BpfEventReader>> BpfEventReader::Open(uint64_t) {
+  return absl::UnimplementedError(
+      "BPF programs not built into this agent (the build lacked clang, bpftool, libbpf or kernel BTF)");
+}
+
+absl::StatusOr<std::unique_ptr<BpfSeqReader>> BpfSeqReader::Open() {
+  return absl::UnimplementedError(
+      "BPF programs not built into this agent (the build lacked clang, bpftool, libbpf or kernel BTF)");
+}
+
+#else
+
+bool BpfBuiltIn() { return true; }
+
+namespace {
+
+// libbpf reports errors through errno (and prints them); we say them once, in
+// our own words, and keep libbpf quiet.
+int QuietLibbpf(enum libbpf_print_level level, const char*, va_list) {
+  (void)level;
+  return 0;
+}
+
+void SilenceLibbpfOnce() {
+  static const bool done = [] {
+    libbpf_set_print(QuietLibbpf);
+    return true;
+  }();
+  (void)done;
+}
+
+absl::Status LoadError(absl::string_view what, int err) {
+  std::string hint;
+  if (err == EPERM || err == EACCES) hint = " (needs root or CAP_BPF and CAP_PERFMON)";
+  if (err == ENOENT || err == ESRCH) hint = " (this kernel lacks the tracepoints or BTF the programs need)";
+  return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(err), hint));
+}
+
+class EventReaderImpl : public BpfEventReader {
+ public:
+  ~EventReaderImpl() override {
+    if (ring_ != nullptr) ring_buffer__free(ring_);
+    if (skel_ != nullptr) tcb_events__destroy(skel_);
+  }
+
+  absl::Status Init(uint64_t netns) {
+    SilenceLibbpfOnce();
+    skel_ = tcb_events__open();
+    if (skel_ == nullptr) return LoadError("BPF events: open", errno);
+    skel_->rodata->target_netns = static_cast<uint32_t>(netns);
+    if (int err = tcb_events__load(skel_); err != 0) return LoadError("BPF events: load", -err);
+    if (int err = tcb_events__attach(skel_); err != 0) return LoadError("BPF events: attach", -err);
+    ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &EventReaderImpl::OnRecord, this, nullptr);
+    if (ring_ == nullptr) return LoadError("BPF events: ring buffer", errno);
+    LoadResetReasons();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int> Poll(absl::Duration timeout, const std::function<void(const tcb_event&)>& on_event) override {
+    callback_ = &on_event;
+    const int n = ring_buffer__poll(ring_, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+    callback_ = nullptr;
+    if (n < 0 && n != -EINTR) return absl::ErrnoToStatus(-n, "BPF events: ring buffer poll");
+    return n < 0 ? 0 : n;
+  }
+
+  uint64_t lost() const override { return __atomic_load_n(&skel_->bss->lost_events, __ATOMIC_RELAXED); }
+
+  std::string ResetReason(uint32_t value) const override {
+    auto it = reasons_.find(value);
+    return it == reasons_.end() ? std::string() : it->second;
+  }
+
+ private:
+  static int OnRecord(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<EventReaderImpl*>(ctx);
+    if (size < sizeof(tcb_event) || self->callback_ == nullptr) return 0;
+    tcb_event e;
+    std::memcpy(&e, data, sizeof(e));
+    (*self->callback_)(e);
+    return 0;
+  }
+
+  // enum sk_rst_reason's numbering changes between kernels; its names come
+  // from the running kernel's own BTF.
+  void LoadResetReasons() {
+    btf* vmlinux = btf__load_vmlinux_btf();
+    if (vmlinux == nullptr) return;
+    const int id = btf__find_by_name_kind(vmlinux, "sk_rst_reason", BTF_KIND_ENUM);
+    if (id > 0) {
+      const btf_type* t = btf__type_by_id(vmlinux, id);
+      const struct btf_enum* values = btf_enum(t);
+      for (int i = 0; i < btf_vlen(t); ++i) {
+        std::string name = btf__name_by_offset(vmlinux, values[i].name_off);
+        if (name.rfind("SK_RST_REASON_", 0) == 0) name = name.substr(14);
+        reasons_[static_cast<uint32_t>(values[i].val)] = name;
+      }
+    }
+    btf__free(vmlinux);
+  }
+
+  tcb_events* skel_ = nullptr;
+  ring_buffer* ring_ = nullptr;
+  const std::function<void(const tcb_event&)>* callback_ = nullptr;
+  absl::flat_hash_map<uint32_t, std::string> reasons_;
+};
+
+class SeqReaderImpl : public BpfSeqReader {
+ public:
+  ~SeqReaderImpl() override {
+    if (link_ != nullptr) bpf_link__destroy(link_);
+    if (skel_ != nullptr) tcb_seq__destroy(skel_);
+  }
+
+  absl::Status Init() {
+    SilenceLibbpfOnce();
+    skel_ = tcb_seq__open_and_load();
+    if (skel_ == nullptr) return LoadError("BPF iter/tcp: load", errno);
+    link_ = bpf_program__attach_iter(skel_->progs.dump_seq, nullptr);
+    if (link_ == nullptr) return LoadError("BPF iter/tcp: attach", errno);
+    return absl::OkStatus();
+  }
+
+  absl::Status Read(const std::function<void(const tcb_seq_record&)>& on_socket) override {
+    // The iterator walks the namespace of the thread that creates it.
+    const int fd = bpf_iter_create(bpf_link__fd(link_));
+    if (fd < 0) return absl::ErrnoToStatus(errno, "BPF iter/tcp: create");
+    std::vector<char> buf(256 * sizeof(tcb_seq_record));
+    size_t have = 0;
+    absl::Status status;
+    while (true) {
+      const ssize_t n = read(fd, buf.data() + have, buf.size() - have);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        // EAGAIN: the kernel restarts a bucket walk interrupted by changes;
+        // what was read so far stays valid.
+        status = absl::ErrnoToStatus(errno, "BPF iter/tcp: read");
+        break;
+      }
+      if (n == 0) break;
+      have += static_cast<size_t>(n);
+      size_t off = 0;
+      for (; off + sizeof(tcb_seq_record) <= have; off += sizeof(tcb_seq_record)) {
+        tcb_seq_record r;
+        std::memcpy(&r, buf.data() + off, sizeof(r));
+        on_socket(r);
+      }
+      std::memmove(buf.data(), buf.data() + off, have - off);
+      have -= off;
+    }
+    close(fd);
+    return status;
+  }
+
+ private:
+  tcb_seq* skel_ = nullptr;
+  bpf_link* link_ = nullptr;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BpfEventReader>> BpfEventReader::Open(uint64_t netns) {
+  auto r = std::make_unique<EventReaderImpl>();
+  absl::Status s = r->Init(netns);
+  if (!s.ok()) return s;
+  return std::unique_ptr<BpfEventReader>(std::move(r));
+}
+
+absl::StatusOr<std::unique_ptr<BpfSeqReader>> BpfSeqReader::Open() {
+  auto r = std::make_unique<SeqReaderImpl>();
+  absl::Status s = r->Init();
+  if (!s.ok()) return s;
+  return std::unique_ptr<BpfSeqReader>(std::move(r));
+}
+
+#endif  // TCBSCOPE_HAVE_BPF
+
+}  // namespace tcbscope::kernel
