@@ -8,10 +8,14 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
+
+#include "absl/strings/str_split.h"
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tcbscope/v1/inspector.pb.h"
 #include "tcbscope/v1/results.pb.h"
 #include "testing/lab.h"
 #include "testing/sockets.h"
@@ -218,6 +222,60 @@ TEST_F(LabCorrelateTest, SynUnanswered) {
   EXPECT_TRUE(EvidenceFrom(*f, "B"));
   EXPECT_EQ(rc, 1);
   close(fd);
+}
+
+// The live stream across the lab: a peer that drops everything makes host 1
+// retransmit; a connect to a closed port on host 2 is answered with a reset
+// that host 2 sends and host 1 receives. One watch follows both agents.
+TEST_F(LabCorrelateTest, WatchShowsRetransmitsAndResets) {
+  testing::CommandResult info = lab_->Cli(1, {"info", Lab::V4(1), "-o", "json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const bool bpf = info.out.find("EVENT_SOURCE_BPF") != std::string::npos;
+  if (!bpf) {
+    ASSERT_NE(info.out.find("not built"), std::string::npos)
+        << "root and BPF built in, but the agent polls:\n" << info.out;
+    GTEST_SKIP() << "resets are seen only with BPF events; this agent was built without them";
+  }
+  Conn c = Connect(false);
+  testing::CommandResult out;
+  std::thread watcher([&] {
+    out = lab_->Cli(1, {"watch", Lab::V4(1), Lab::V4(2), "-a", "-o", "json", "--duration", "4s"});
+  });
+  usleep(1000000);
+  ASSERT_EQ(lab_->Script({"fault", "h2", "drop-all", "--port", std::to_string(c.b_port)}).exit_code, 0);
+  sockets_->WriteBytes(c.a, 5000);  // never acknowledged: retransmitted
+  int refused = -1;
+  ASSERT_TRUE(InNetns(lab_->Netns(1), [&] {
+    refused = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(9);  // nothing listens there
+    sa.sin_addr.s_addr = htonl(0xc6336402);  // 198.51.100.2
+    connect(refused, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  }));
+  watcher.join();
+  close(refused);
+  bool retransmit = false, reset_sent = false, reset_received = false;
+  for (absl::string_view line : absl::StrSplit(out.out, '\n', absl::SkipEmpty())) {
+    v1::WatchLine w;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(std::string(line), &w).ok()) << line;
+    if (!w.event().has_segment()) continue;
+    const v1::SegmentEvent& g = w.event().segment();
+    const v1::Connection& conn = g.connection();
+    const bool host1 = w.host().rfind(Lab::V4(1), 0) == 0;
+    if (g.kind() == v1::SegmentEvent::RETRANSMIT && host1 && static_cast<int>(conn.local().port()) == c.a_port) {
+      retransmit = true;
+    }
+    if (g.kind() == v1::SegmentEvent::RESET_SENT && !host1 && conn.local().port() == 9) {
+      reset_sent = true;
+      EXPECT_EQ(g.reason(), "NO_SOCKET") << line;
+      EXPECT_EQ(conn.remote().address(), Lab::V4(1)) << line;
+    }
+    if (g.kind() == v1::SegmentEvent::RESET_RECEIVED && host1 && conn.remote().port() == 9) reset_received = true;
+  }
+  EXPECT_TRUE(retransmit) << out.out;
+  EXPECT_TRUE(reset_sent) << out.out;
+  EXPECT_TRUE(reset_received) << out.out;
 }
 
 TEST_F(LabCorrelateTest, CloseNotCalled) {

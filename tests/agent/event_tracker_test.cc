@@ -1,0 +1,248 @@
+// EventTracker on hand-built kernel records: the lifecycle of a connect, the
+// time-wait hand-over, held-back connects, late records, and what is dropped.
+#include "agent/event_tracker.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "gtest/gtest.h"
+
+namespace tcbscope {
+namespace {
+
+constexpr uint64_t kCookie = 77;
+
+tcb_event Record(uint8_t from, uint8_t to, uint16_t sport = 40000, uint16_t dport = 5000,
+                 uint16_t kind = TCB_EVENT_STATE) {
+  tcb_event r;
+  std::memset(&r, 0, sizeof(r));
+  r.kind = kind;
+  r.family = AF_INET;
+  r.cookie = kCookie;
+  r.netns = 1;
+  r.oldstate = from;
+  r.newstate = to;
+  r.sport = sport;
+  r.dport = dport;
+  inet_pton(AF_INET, "198.51.100.1", r.saddr);
+  inet_pton(AF_INET, "198.51.100.2", r.daddr);
+  return r;
+}
+
+// A fake kernel for the time-wait lookup: whatever `socket` holds.
+struct FakeKernel {
+  std::optional<v1::Connection> socket;
+  int lookups = 0;
+  EventTracker::Lookup lookup() {
+    return [this](const v1::Connection&) -> absl::StatusOr<std::optional<v1::Connection>> {
+      ++lookups;
+      return socket;
+    };
+  }
+};
+
+v1::Connection TimeWait(v1::TcpState reported, uint32_t expires_ms) {
+  v1::Connection c = ConnectionFromRecord(Record(v1::TCP_STATE_CLOSE, reported));
+  c.mutable_timer()->set_kind(v1::Timer::KIND_TIME_WAIT);
+  c.mutable_timer()->set_expires_ms(expires_ms);
+  return c;  // inode 0, as the kernel reports time-wait sockets
+}
+
+using K = HubEvent::Kind;
+
+TEST(EventTrackerTest, ConnectIsHeldUntilItsPortIsKnown) {
+  FakeKernel kernel;
+  EventTracker t(kernel.lookup(), nullptr);
+  const absl::Time now = absl::Now();
+  HubEvents out;
+  t.Apply(Record(v1::TCP_STATE_CLOSE, v1::TCP_STATE_SYN_SENT, 0, 5000), now, &out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(t.pending(), 1u);
+  t.Apply(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED), now, &out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0]->kind, K::kAdded);
+  EXPECT_EQ(out[0]->after->state(), v1::TCP_STATE_SYN_SENT);
+  EXPECT_EQ(out[0]->after->local().port(), 40000u);
+  EXPECT_EQ(out[0]->after->local().address(), "198.51.100.1");
+  EXPECT_EQ(out[1]->kind, K::kChanged);
+  EXPECT_EQ(out[1]->before->state(), v1::TCP_STATE_SYN_SENT);
+  EXPECT_EQ(out[1]->after->state(), v1::TCP_STATE_ESTABLISHED);
+  EXPECT_EQ(out[1]->fields, std::vector<std::string>{"state"});
+  EXPECT_EQ(t.pending(), 0u);
+}
+
+TEST(EventTrackerTest, ActiveCloseBecomesTimeWaitAndIsRemovedWhenItsTimerEnds) {
+  FakeKernel kernel;
+  EventTracker t(kernel.lookup(), nullptr);
+  const absl::Time now = absl::Now();
+  HubEvents out;
+  t.Apply(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED), now, &out);
+  t.Apply(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1), now, &out);
+  t.Apply(Record(v1::TCP_STATE_FIN_WAIT1, v1::TCP_STATE_FIN_WAIT2), now, &out);
+  kernel.socket = TimeWait(v1::TCP_STATE_TIME_WAIT, 60000);
+  // The kernel clears the port before CLOSE; the tracker still knows it.
+  t.Apply(Record(v1::TCP_STATE_FIN_WAIT2, v1::TCP_STATE_CLOSE, 0, 5000), now, &out);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[3]->kind, K::kChanged);
+  EXPECT_EQ(out[3]->before->state(), v1::TCP_STATE_FIN_WAIT2);
+  EXPECT_EQ(out[3]->after->state(), v1::TCP_STATE_TIME_WAIT);
+  EXPECT_EQ(kernel.lookups, 1);
+  out.clear();
+  t.ExpireTimeWait(now + absl::Seconds(30), &out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(kernel.lookups, 1) << "not looked at before its timer";
+  kernel.socket.reset();
+  t.ExpireTimeWait(now + absl::Seconds(61), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->kind, K::kRemoved);
+  EXPECT_EQ(out[0]->before->local().port(), 40000u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(EventTrackerTest, OrphanFinWait2IsFollowedUntilTimeWaitAndGone) {
+  FakeKernel kernel;
+  EventTracker t(kernel.lookup(), nullptr);
+  const absl::Time now = absl::Now();
+  HubEvents out;
+  t.Apply(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED), now, &out);
+  t.Apply(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1), now, &out);
+  t.Apply(Record(v1::TCP_STATE_FIN_WAIT1, v1::TCP_STATE_FIN_WAIT2), now, &out);
+  kernel.socket = TimeWait(v1::TCP_STATE_FIN_WAIT2, 59000);
+  out.clear();
+  t.Apply(Record(v1::TCP_STATE_FIN_WAIT2, v1::TCP_STATE_CLOSE, 0, 5000), now, &out);
+  EXPECT_TRUE(out.empty()) << "still FIN-WAIT-2 as far as anyone can see";
+  kernel.socket = TimeWait(v1::TCP_STATE_TIME_WAIT, 60000);
+  t.ExpireTimeWait(now + absl::Milliseconds(1100), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->kind, K::kChanged);
+  EXPECT_EQ(out[0]->after->state(), v1::TCP_STATE_TIME_WAIT);
+  kernel.socket.reset();
+  out.clear();
+  t.ExpireTimeWait(now + absl::Seconds(62), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->kind, K::kRemoved);
+}
+
+TEST(EventTrackerTest, PassiveCloseIsRemovedWithoutALookup) {
+  FakeKernel kernel;
+  EventTracker t(kernel.lookup(), nullptr);
+  HubEvents out;
+  const absl::Time now = absl::Now();
+  t.Apply(Record(v1::TCP_STATE_LISTEN, v1::TCP_STATE_SYN_RECV), now, &out);
+  EXPECT_TRUE(out.empty()) << "a child's addresses are set after it enters SYN-RECV";
+  t.Apply(Record(v1::TCP_STATE_SYN_RECV, v1::TCP_STATE_ESTABLISHED), now, &out);
+  t.Apply(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_CLOSE_WAIT), now, &out);
+  t.Apply(Record(v1::TCP_STATE_CLOSE_WAIT, v1::TCP_STATE_LAST_ACK), now, &out);
+  t.Apply(Record(v1::TCP_STATE_LAST_ACK, v1::TCP_STATE_CLOSE, 0, 0), now, &out);
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out[0]->kind, K::kAdded);
+  EXPECT_EQ(out[0]->after->state(), v1::TCP_STATE_SYN_RECV);
+  EXPECT_EQ(out[4]->kind, K::kRemoved);
+  EXPECT_EQ(out[4]->before->state(), v1::TCP_STATE_LAST_ACK);
+  EXPECT_EQ(out[4]->before->remote().port(), 5000u);
+  EXPECT_EQ(kernel.lookups, 0);
+}
+
+TEST(EventTrackerTest, UnansweredConnectIsResolvedFromADumpOrGivenUp) {
+  EventTracker t(nullptr, nullptr);
+  const absl::Time now = absl::Now();
+  HubEvents out;
+  t.Apply(Record(v1::TCP_STATE_CLOSE, v1::TCP_STATE_SYN_SENT, 0, 5000), now, &out);
+  tcb_event other = Record(v1::TCP_STATE_CLOSE, v1::TCP_STATE_SYN_SENT, 0, 5000);
+  other.cookie = kCookie + 1;
+  t.Apply(other, now, &out);
+  ASSERT_TRUE(t.OldestPending().has_value());
+  Snapshot dump;
+  v1::Connection* c = dump.Add();
+  *c = ConnectionFromRecord(Record(v1::TCP_STATE_CLOSE, v1::TCP_STATE_SYN_SENT, 41000, 5000));
+  c->set_inode(1234);
+  t.ResolvePending(dump, now + absl::Milliseconds(30), now - absl::Seconds(1), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->kind, K::kAdded);
+  EXPECT_EQ(out[0]->after->local().port(), 41000u);
+  EXPECT_EQ(out[0]->after->inode(), 1234u);
+  EXPECT_EQ(t.pending(), 1u) << "the other one is younger than the give-up time";
+  t.ResolvePending(Snapshot(), now + absl::Seconds(2), now + absl::Seconds(1), &out);
+  EXPECT_EQ(t.pending(), 0u);
+  EXPECT_EQ(out.size(), 1u);
+}
+
+TEST(EventTrackerTest, ConnectRefusedIsAddedAndRemovedAroundItsReset) {
+  EventTracker t(nullptr, nullptr);
+  const absl::Time now = absl::Now();
+  HubEvents out;
+  t.Apply(Record(v1::TCP_STATE_CLOSE, v1::TCP_STATE_SYN_SENT, 0, 9), now, &out);
+  t.Apply(Record(0, v1::TCP_STATE_SYN_SENT, 41000, 9, TCB_EVENT_RESET_RECV), now, &out);
+  t.Apply(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_CLOSE, 0, 9), now, &out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0]->kind, K::kAdded);
+  EXPECT_EQ(out[1]->kind, K::kSegment);
+  EXPECT_EQ(out[1]->segment, v1::SegmentEvent::RESET_RECEIVED);
+  EXPECT_EQ(out[1]->after->local().port(), 41000u);
+  EXPECT_EQ(out[2]->kind, K::kRemoved);
+  EXPECT_EQ(out[2]->before->local().port(), 41000u);
+}
+
+TEST(EventTrackerTest, ResetAfterCloseKeepsTheEndpoints) {
+  EventTracker t(nullptr, [](uint32_t v) { return v == 5 ? std::string("TCP_STATE") : std::string(); });
+  const absl::Time now = absl::Now();
+  HubEvents out;
+  t.Apply(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED), now, &out);
+  t.Apply(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_CLOSE, 0, 0), now, &out);
+  tcb_event rst = Record(0, v1::TCP_STATE_CLOSE, 0, 0, TCB_EVENT_RESET_SENT);
+  rst.reason = 5;
+  t.Apply(rst, now, &out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[2]->segment, v1::SegmentEvent::RESET_SENT);
+  EXPECT_EQ(out[2]->after->local().port(), 40000u);
+  EXPECT_EQ(out[2]->reason, "TCP_STATE");
+}
+
+TEST(EventTrackerTest, ResetForNoSocketAndUnknownClosesAreHandled) {
+  EventTracker t(nullptr, nullptr);
+  const absl::Time now = absl::Now();
+  HubEvents out;
+  tcb_event rst = Record(0, v1::TCP_STATE_CLOSE, 9, 41000, TCB_EVENT_RESET_SENT);
+  rst.cookie = 0;
+  t.Apply(rst, now, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->after->local().port(), 9u);
+  EXPECT_EQ(out[0]->after->state(), v1::TCP_STATE_CLOSE);
+  out.clear();
+  // Closing, never seen, endpoints already cleared: nothing to say.
+  t.Apply(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_CLOSE, 0, 0), now, &out);
+  EXPECT_TRUE(out.empty());
+  // Closing, never seen, endpoints known: removed.
+  t.Apply(Record(v1::TCP_STATE_CLOSE_WAIT, v1::TCP_STATE_CLOSE), now, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->kind, K::kRemoved);
+}
+
+TEST(EventTrackerTest, SeededSocketsAreKnownAndTimeWaitOnesExpire) {
+  FakeKernel kernel;
+  EventTracker t(kernel.lookup(), nullptr);
+  const absl::Time now = absl::Now();
+  Snapshot snap;
+  *snap.Add() = ConnectionFromRecord(Record(v1::TCP_STATE_CLOSE, v1::TCP_STATE_ESTABLISHED));
+  v1::Connection tw = TimeWait(v1::TCP_STATE_TIME_WAIT, 5000);
+  tw.set_cookie(kCookie + 5);
+  tw.mutable_local()->set_port(40005);
+  *snap.Add() = tw;
+  t.Seed(snap, now);
+  EXPECT_EQ(t.size(), 2u);
+  HubEvents out;
+  t.Apply(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_CLOSE, 0, 0), now, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->kind, K::kRemoved);
+  EXPECT_EQ(out[0]->before->local().port(), 40000u);
+  out.clear();
+  t.ExpireTimeWait(now + absl::Seconds(6), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->before->local().port(), 40005u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+}  // namespace
+}  // namespace tcbscope
