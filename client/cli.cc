@@ -17,6 +17,8 @@ const CommandEntry kCommands[] = {
     {"counters", "the kernel's TCP counters (Tcp, TcpExt), optionally as a delta", &MakeCountersCommand},
     {"correlate", "pair both ends of each connection between two hosts and say what differs",
      &MakeCorrelateCommand},
+    {"compare", "every field of both ends of selected connections, side by side in sequence space [--svg]",
+     &MakeCompareCommand},
 };
 
 const char* EnvOr(const char* name, const char* fallback) {

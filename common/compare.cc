@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "common/seq_space.h"
 #include "common/tcp_state.h"
 
 namespace tcbscope {
@@ -100,6 +101,17 @@ void Direction(const CompareContext& ctx, const Side& snd, const Side& rcv, bool
   }
   auto* findings = pair->mutable_findings();
   auto dir = [&] { return absl::StrCat(snd.name, " → ", rcv.name); };
+  const bool exact = s.has_seq() && r.has_seq() && Synchronized(s.state()) && Synchronized(r.state());
+  if (exact) {
+    const v1::SequenceSpace& sq = s.seq();
+    const v1::SequenceSpace& rq = r.seq();
+    d->set_exact(true);
+    d->set_seq_in_flight(SeqDiff(sq.snd_nxt(), rq.rcv_nxt()));
+    d->set_seq_acks_in_flight(SeqDiff(rq.rcv_nxt(), sq.snd_una()));
+    d->set_seq_unread(SeqDiff(rq.rcv_nxt(), rq.copied_seq()));
+    d->set_seq_unsent(SeqDiff(sq.write_seq(), sq.snd_nxt()));
+    d->set_seq_window_left(SeqDiff(rq.rcv_wup() + rq.rcv_wnd(), sq.snd_nxt()));
+  }
 
   // The receiving application is not reading: data waits in its queue while
   // the sender has more queued behind it.
@@ -132,12 +144,31 @@ void Direction(const CompareContext& ctx, const Side& snd, const Side& rcv, bool
   // the sender had acknowledged and what it sent. Checked only when the
   // direction has been quiet for longer than the skew, so both numbers are
   // final whichever snapshot was taken first.
-  if (info && Synchronized(s.state()) && Synchronized(r.state())) {
-    const double quiet = std::abs(ctx.skew_ms) + kQuietMarginMs;
+  // With sequence numbers the check is exact: the receiver's next expected
+  // byte lies between the sender's oldest unacknowledged byte and its next
+  // new one (snd_una <= rcv_nxt <= snd_nxt, in serial order).
+  const double quiet = std::abs(ctx.skew_ms) + kQuietMarginMs;
+  const bool quiet_dir = info && s.tcp_info().last_data_sent_ms() > quiet &&
+                         r.tcp_info().last_data_recv_ms() > quiet && s.tcp_info().last_ack_recv_ms() > quiet;
+  if (exact && quiet_dir && !SeqBetween(s.seq().snd_una(), r.seq().rcv_nxt(), s.seq().snd_nxt())) {
+    const v1::SequenceSpace& sq = s.seq();
+    const v1::SequenceSpace& rq = r.seq();
+    const bool behind = SeqBefore(rq.rcv_nxt(), sq.snd_una());
+    v1::Finding* f = Add(
+        findings, kSeqDesync, v1::SEVERITY_ERROR,
+        absl::StrCat(dir(), ": the two ends disagree in sequence space: ", rcv.name, " expects byte ", rq.rcv_nxt(),
+                     behind ? absl::StrCat(", ", -SeqDiff(rq.rcv_nxt(), sq.snd_una()), " bytes before what ",
+                                           snd.name, " already had acknowledged (", sq.snd_una(), ")")
+                            : absl::StrCat(", ", SeqDiff(rq.rcv_nxt(), sq.snd_nxt()), " bytes beyond anything ",
+                                           snd.name, " sent (snd_nxt ", sq.snd_nxt(), ")"),
+                     "; the segments between them were rewritten or the TCBs belong to different connections"));
+    Evid(f, snd, "seq.snd_una", absl::StrCat(sq.snd_una()));
+    Evid(f, snd, "seq.snd_nxt", absl::StrCat(sq.snd_nxt()));
+    Evid(f, rcv, "seq.rcv_nxt", absl::StrCat(rq.rcv_nxt()));
+  }
+  if (!exact && info && Synchronized(s.state()) && Synchronized(r.state())) {
     const v1::TcpInfo& si = s.tcp_info();
     const v1::TcpInfo& ri = r.tcp_info();
-    const bool quiet_dir = si.last_data_sent_ms() > quiet && ri.last_data_recv_ms() > quiet &&
-                           si.last_ack_recv_ms() > quiet;
     if (quiet_dir) {
       const uint64_t acked = AckedData(s, syn_counted), received = ReceivedData(r);
       const uint64_t sent_unique = si.bytes_sent() - std::min(si.bytes_sent(), si.bytes_retrans());
@@ -226,6 +257,46 @@ void ComparePair(const CompareContext& ctx, v1::ConnectionPair* pair) {
   Direction(ctx, a, b, true, pair);
   Direction(ctx, b, a, false, pair);
   Options(a, b, pair);
+}
+
+void CompareSamples(const CompareContext& ctx, const std::vector<const v1::ConnectionPair*>& samples,
+                    google::protobuf::RepeatedPtrField<v1::Finding>* out) {
+  if (samples.size() < 3) return;
+  for (bool a_sends : {true, false}) {
+    auto snd = [&](const v1::ConnectionPair* p) -> const v1::Connection& { return a_sends ? p->a() : p->b(); };
+    auto rcv = [&](const v1::ConnectionPair* p) -> const v1::Connection& { return a_sends ? p->b() : p->a(); };
+    bool usable = true;
+    for (const v1::ConnectionPair* p : samples) {
+      usable &= snd(p).has_seq() && rcv(p).has_seq() && Synchronized(snd(p).state()) && Synchronized(rcv(p).state());
+    }
+    if (!usable) continue;
+    const v1::Connection& s0 = snd(samples.front());
+    const v1::Connection& s1 = snd(samples.back());
+    const v1::Connection& r0 = rcv(samples.front());
+    const v1::Connection& r1 = rcv(samples.back());
+    // The receiver's rcv_nxt never moved while the sender had data out and
+    // kept sending or retransmitting: what it sends does not arrive.
+    bool receiver_still = true, outstanding = true;
+    for (const v1::ConnectionPair* p : samples) {
+      receiver_still &= rcv(p).seq().rcv_nxt() == r0.seq().rcv_nxt();
+      outstanding &= SeqBefore(snd(p).seq().snd_una(), snd(p).seq().snd_nxt());
+    }
+    const bool sender_moved = SeqBefore(s0.seq().snd_nxt(), s1.seq().snd_nxt()) ||
+                              s1.tcp_info().total_retrans() > s0.tcp_info().total_retrans() ||
+                              s1.timer().retransmits() > s0.timer().retransmits();
+    if (!(receiver_still && outstanding && sender_moved)) continue;
+    const std::string sn = a_sends ? ctx.name_a : ctx.name_b;
+    const std::string rn = a_sends ? ctx.name_b : ctx.name_a;
+    v1::Finding* f = Add(out, kPathLoss, v1::SEVERITY_ERROR,
+                         absl::StrCat(sn, " → ", rn, ": over ", samples.size(), " samples ", sn,
+                                      " kept sending and retransmitting but ", rn,
+                                      "'s rcv_nxt never moved: the path drops what ", sn, " sends"));
+    Evid(f, Side{&s1, sn}, "seq.snd_nxt", absl::StrCat(s0.seq().snd_nxt(), " → ", s1.seq().snd_nxt()));
+    Evid(f, Side{&s1, sn}, "seq.snd_una", absl::StrCat(s0.seq().snd_una(), " → ", s1.seq().snd_una()));
+    Evid(f, Side{&s1, sn}, "tcp_info.total_retrans",
+         absl::StrCat(s0.tcp_info().total_retrans(), " → ", s1.tcp_info().total_retrans()));
+    Evid(f, Side{&r1, rn}, "seq.rcv_nxt", absl::StrCat(r0.seq().rcv_nxt(), " (unchanged)"));
+  }
 }
 
 void CompareUnpaired(const CompareContext& ctx, bool on_a, v1::UnpairedConnection* u) {

@@ -8,6 +8,7 @@
 #define TCBSCOPE_COMMON_COMPARE_H_
 
 #include <string>
+#include <vector>
 
 #include "tcbscope/v1/results.pb.h"
 
@@ -23,6 +24,7 @@ inline constexpr char kZeroWindow[] = "ZERO_WINDOW";
 inline constexpr char kSeqDesync[] = "SEQ_DESYNC";
 inline constexpr char kWscaleMismatch[] = "WSCALE_MISMATCH";
 inline constexpr char kOptionMismatch[] = "OPTION_MISMATCH";
+inline constexpr char kPathLoss[] = "PATH_LOSS";
 
 struct CompareContext {
   // How findings name each host; the result names the hosts behind A and B.
@@ -33,6 +35,13 @@ struct CompareContext {
 
 // Fills pair->directions and pair->findings.
 void ComparePair(const CompareContext& ctx, v1::ConnectionPair* pair);
+
+// Findings across samples of one pair (oldest first), appended to `out`:
+// PATH_LOSS when, in a direction, the sender keeps sending or retransmitting
+// with data outstanding while the receiver's rcv_nxt never moves. Needs
+// sequence numbers on both ends and at least three samples.
+void CompareSamples(const CompareContext& ctx, const std::vector<const v1::ConnectionPair*>& samples,
+                    google::protobuf::RepeatedPtrField<v1::Finding>* out);
 
 // Findings for a TCB with no partner on the other host. `on_a` says which
 // host holds it.

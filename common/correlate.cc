@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "common/ip_address.h"
+#include "common/seq_space.h"
 
 namespace tcbscope {
 namespace {
@@ -116,6 +117,7 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
   struct Match {
     int a, b;
     const char* passive;
+    bool by_isn = false;
   };
   std::vector<Match> matches;
   std::vector<bool> b_used(cb.size(), false);
@@ -131,6 +133,52 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
     matches.push_back({i, it->second, passive});
     a_used[i] = true;
     b_used[it->second] = true;
+  }
+
+  // Through NAT the addresses do not mirror each other, but the handshake
+  // does: A's initial sequence number is B's initial receive number and the
+  // reverse. Two 32-bit equalities at once do not happen by chance.
+  struct Isn {
+    int index;
+    InitialSequence isn;
+  };
+  absl::flat_hash_map<uint32_t, std::vector<Isn>> b_by_irs;
+  for (int j = 0; j < cb.size(); ++j) {
+    if (b_used[j] || !keys_b[j]) continue;
+    if (std::optional<InitialSequence> s = InitialSequenceOf(cb[j])) b_by_irs[s->irs].push_back({j, *s});
+  }
+  if (!b_by_irs.empty()) {
+    for (int i = 0; i < ca.size(); ++i) {
+      if (a_used[i] || !keys_a[i]) continue;
+      std::optional<InitialSequence> sa = InitialSequenceOf(ca[i]);
+      if (!sa) continue;
+      const Isn* found = nullptr;
+      bool a_active = false;
+      for (uint32_t iss : {sa->iss_if_active, sa->iss_if_passive}) {
+        auto it = b_by_irs.find(iss);
+        if (it == b_by_irs.end()) continue;
+        for (const Isn& cand : it->second) {
+          if (cand.index == i || b_used[cand.index] || (same && a_used[cand.index])) continue;
+          if (cand.isn.IssMatches(sa->irs)) {
+            found = &cand;
+            a_active = iss == sa->iss_if_active;
+            break;
+          }
+        }
+        if (found) break;
+      }
+      if (!found) continue;
+      // In one-host mode both ends sit in one list: keep the pair once,
+      // oriented client (the active opener) first.
+      if (same && !a_active) continue;
+      matches.push_back({i, found->index, a_active ? "B" : "A", true});
+      a_used[i] = true;
+      b_used[found->index] = true;
+      if (same) {
+        a_used[found->index] = true;
+        b_used[i] = true;
+      }
+    }
   }
 
   const absl::flat_hash_set<IpAddress> addrs_a = AddressesOf(a.info, same);
@@ -157,8 +205,13 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
     v1::ConnectionPair* p = result->add_pairs();
     p->mutable_a()->Swap(ca.Mutable(m.a));
     p->mutable_b()->Swap(cb.Mutable(m.b));
-    p->set_matched_by("addresses");
+    p->set_matched_by(m.by_isn ? "isn" : "addresses");
     p->set_passive_side(m.passive);
+    if (m.by_isn) {
+      const Key ka{Fold(p->a().local()), Fold(p->a().remote())};
+      const Key kb{Fold(p->b().local()), Fold(p->b().remote())};
+      p->set_addresses_translated(!(ka.local == kb.remote && ka.remote == kb.local));
+    }
   }
   for (int i : only_a) result->add_only_a()->mutable_connection()->Swap(ca.Mutable(i));
   for (int i : only_b) result->add_only_b()->mutable_connection()->Swap(cb.Mutable(i));

@@ -6,6 +6,12 @@
 // host but that has no partner there is unpaired (only_a / only_b): that
 // asymmetry is a finding in itself (see common/compare.h).
 //
+// Connections left over that carry sequence numbers (Connection.seq) are then
+// paired by their handshake, whatever their addresses say: A's ISS equals B's
+// IRS and B's ISS equals A's IRS (common/seq_space.h). That finds both ends
+// through a NAT; such pairs say matched_by "isn" and whether the addresses
+// were translated.
+//
 // When both snapshots come from the same host (same boot id, or the same
 // agent given twice), every loopback connection has both ends in one list;
 // each pair is reported once, oriented client → server: B is the end whose

@@ -1,0 +1,45 @@
+// What correlate and compare share: fetching two hosts' snapshots (at once),
+// pairing them, keeping what the filter selects, and printing findings.
+#ifndef TCBSCOPE_CLIENT_PAIRING_H_
+#define TCBSCOPE_CLIENT_PAIRING_H_
+
+#include <string>
+
+#include "client/command.h"
+#include "common/filter.h"
+#include "tcbscope/v1/results.pb.h"
+
+namespace tcbscope {
+
+// One host's contribution: its info and an unfiltered snapshot of every
+// state, with tcp_info and (when the agent has them) sequence numbers.
+struct PairingSide {
+  HostPort host;
+  v1::HostInfo info;
+  v1::HostConnections conns;
+  absl::Status status;
+};
+
+// Fetches both sides concurrently; the same agent given twice is asked once
+// (one snapshot serves both roles: no skew, no double count). `info` is
+// fetched only when the side has none yet.
+void FetchBoth(const GlobalOptions& global, PairingSide* a, PairingSide* b);
+bool SameAgent(const PairingSide& a, const PairingSide& b);
+
+// Fills result's hosts and errors (one line each to io.err). Returns
+// kExitUnreachable when either side failed, else kExitOk.
+int RecordSideErrors(PairingSide& a, PairingSide& b, const Io& io, v1::CorrelateResult* result);
+
+// Pairs the two snapshots (consuming them) and keeps the pairs the filter
+// selects by either end and the unpaired TCBs it selects; computes findings.
+void PairSelected(PairingSide& a, PairingSide& b, const Filter& filter, v1::CorrelateResult* result);
+
+const char* SeverityName(v1::Severity s);
+// Each finding's severity, code and meaning, then its evidence, one per line.
+std::string FindingLines(const google::protobuf::RepeatedPtrField<v1::Finding>& findings);
+// The codes, comma-separated, or "-".
+std::string FindingCodes(const google::protobuf::RepeatedPtrField<v1::Finding>& findings);
+
+}  // namespace tcbscope
+
+#endif  // TCBSCOPE_CLIENT_PAIRING_H_
