@@ -75,7 +75,7 @@ void Lane(const v1::Connection& snd, const v1::Connection& rcv, const std::strin
     for (const Region& g : set) {
       const int64_t bytes = std::max<int64_t>(0, g.to - g.from);
       absl::StrAppendFormat(svg,
-                            "<rect data-region=\"%s\" data-bytes=\"%d\" x=\"%.3f\" y=\"%.1f\" width=\"%.3f\" "
+                            "<rect data-region=\"%s\" data-bytes=\"%d\" x=\"%.4f\" y=\"%.1f\" width=\"%.4f\" "
                             "height=\"%.1f\" fill=\"%s\" stroke=\"#555\" stroke-width=\"0.5\"><title>%s: %d bytes"
                             "</title></rect>\n",
                             g.name, bytes, x(g.from), y, bytes * scale, kBarHeight, g.fill, g.label, bytes);
