@@ -278,6 +278,89 @@ TEST_F(LabCorrelateTest, WatchShowsRetransmitsAndResets) {
   EXPECT_TRUE(reset_received) << out.out;
 }
 
+// `tcbscope compare` from host 1 as JSON.
+v1::CompareResult CompareIn(const Lab& lab, const std::vector<std::string>& extra, int* exit_code) {
+  std::vector<std::string> args = {"compare", Lab::V4(1), Lab::V4(2), "-o", "json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  testing::CommandResult r = lab.Cli(1, args, 60000);
+  *exit_code = r.exit_code;
+  v1::CompareResult out;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &out).ok()) << r.out << r.err;
+  return out;
+}
+
+bool SeqAvailable(const Lab& lab) {
+  testing::CommandResult info = lab.Cli(1, {"info", Lab::V4(1), "-o", "json"});
+  return info.out.find("SEQ_SOURCE_BPF") != std::string::npos;
+}
+
+// Everything host 2 receives on the connection's port is dropped while host
+// 1 sends: over several samples A keeps retransmitting and B's rcv_nxt never
+// moves.
+TEST_F(LabCorrelateTest, CompareFindsPathLossAcrossSamples) {
+  if (!SeqAvailable(*lab_)) GTEST_SKIP() << "the lab agents have no BPF sequence numbers";
+  Conn c = Connect(false);
+  ASSERT_EQ(lab_->Script({"fault", "h2", "drop-all", "--port", std::to_string(c.b_port)}).exit_code, 0);
+  sockets_->WriteBytes(c.a, 20000);
+  int rc = 0;
+  v1::CompareResult r = CompareIn(*lab_, {absl::StrCat("dport = :", c.b_port), "--samples", "4", "--interval",
+                                          "700ms"}, &rc);
+  ASSERT_EQ(r.pairs_size(), 1) << r.ShortDebugString();
+  const v1::PairSamples& ps = r.pairs(0);
+  ASSERT_EQ(ps.samples_size(), 4);
+  const v1::Finding* loss = nullptr;
+  for (const auto& f : ps.findings()) {
+    if (f.code() == "PATH_LOSS") loss = &f;
+  }
+  ASSERT_NE(loss, nullptr) << ps.ShortDebugString();
+  EXPECT_TRUE(EvidenceFrom(*loss, "A"));
+  EXPECT_TRUE(EvidenceFrom(*loss, "B"));
+  EXPECT_EQ(rc, 1);
+}
+
+// A NAT on host 1's output path: A connects to 198.51.100.200:80, which is
+// rewritten to host 2's listener. The addresses no longer mirror; the
+// initial sequence numbers still do.
+TEST_F(LabCorrelateTest, NatIsSeenThroughByInitialSequenceNumbers) {
+  if (!SeqAvailable(*lab_)) GTEST_SKIP() << "the lab agents have no BPF sequence numbers";
+  int lfd = -1, port = 0;
+  ASSERT_TRUE(InNetns(lab_->Netns(2), [&] { port = sockets_->Listen(Lab::V4(2), 8, &lfd); }));
+  const std::string rules = absl::StrCat(
+      "table ip tcbscope_nat_test {\n chain out {\n  type nat hook output priority -100;\n"
+      "  ip daddr 198.51.100.200 tcp dport 80 dnat to ", Lab::V4(2), ":", port, "\n }\n}\n");
+  char path[] = "/tmp/tcbscope-nat-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, rules.data(), rules.size()), static_cast<ssize_t>(rules.size()));
+  close(fd);
+  testing::CommandResult nft = lab_->RunIn(1, {"nft", "-f", path});
+  unlink(path);
+  ASSERT_EQ(nft.exit_code, 0) << nft.err;
+  int a = -1;
+  ASSERT_TRUE(InNetns(lab_->Netns(1), [&] { a = sockets_->Connect("198.51.100.200", 80); }));
+  const int b = sockets_->Accept(lfd);
+  sockets_->WriteBytes(a, 3000);
+  sockets_->WriteBytes(b, 700);
+  usleep(300000);
+  int rc = 0;
+  v1::CorrelateResult cr = Correlate(false, &rc, absl::StrCat("dport = :80 or sport = :", port));
+  const v1::ConnectionPair* pair = nullptr;
+  for (const auto& p : cr.pairs()) {
+    if (p.a().remote().address() == "198.51.100.200") pair = &p;
+  }
+  ASSERT_NE(pair, nullptr) << cr.ShortDebugString();
+  EXPECT_EQ(pair->matched_by(), "isn");
+  EXPECT_TRUE(pair->addresses_translated());
+  // Both views: A believes it talks to .200:80; B has the real listener.
+  EXPECT_EQ(pair->a().remote().port(), 80u);
+  EXPECT_EQ(pair->b().local().address(), Lab::V4(2));
+  EXPECT_EQ(static_cast<int>(pair->b().local().port()), port);
+  EXPECT_TRUE(pair->findings().empty()) << pair->ShortDebugString();
+  // The person-readable table says so too.
+  testing::CommandResult table = lab_->Cli(1, {"correlate", Lab::V4(1), Lab::V4(2), absl::StrCat("sport = :", port)});
+  EXPECT_NE(table.out.find("NAT (paired by initial sequence numbers)"), std::string::npos) << table.out;
+}
+
 TEST_F(LabCorrelateTest, CloseNotCalled) {
   Conn c = Connect(false);
   sockets_->Close(c.a);  // A closes; B's application never does
