@@ -9,10 +9,12 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "agent/inspector_service.h"
 #include "agent/kernel/replay_source.h"
 #include "agent/kernel/sock_diag_reader.h"
 #include "agent/log.h"
+#include "agent/prober.h"
 #include "agent/watch_hub.h"
 #include "common/ip_address.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -76,6 +78,13 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   }
   if (!config.replay_path.empty() && (config.events == "bpf" || config.seq == "bpf")) {
     return absl::InvalidArgumentError("--replay serves a recording: it has no BPF events or sequence numbers");
+  }
+  for (const std::string& cidr : config.probe_allow) {
+    absl::StatusOr<std::pair<IpAddress, int>> p = ParsePrefix(cidr);
+    if (!p.ok()) return absl::InvalidArgumentError(absl::StrCat("--probe-allow: ", p.status().message()));
+  }
+  if (!config.probe_allow.empty() && !config.allow_probe) {
+    return absl::InvalidArgumentError("--probe-allow needs --allow-probe");
   }
   if (config.watch_queue < 100 || config.watch_queue > 10000000) {
     return absl::InvalidArgumentError("--watch-queue must be from 100 to 10000000 events");
@@ -191,6 +200,15 @@ absl::Status RunAgent(const AgentConfig& config) {
     } else {
       options.notes.push_back("sequence numbers: off (--seq off)");
     }
+  }
+  ProbeOptions probe;
+  probe.allowed = config.allow_probe && !options.replay;
+  for (const std::string& cidr : config.probe_allow) probe.allow.push_back(*ParsePrefix(cidr));
+  Prober prober(probe);
+  options.prober = &prober;
+  if (probe.allowed) {
+    Log(LogLevel::kInfo, probe.allow.empty() ? "probe: on, to any address (--allow-probe)"
+                                             : absl::StrCat("probe: on, to ", absl::StrJoin(config.probe_allow, ", ")));
   }
   InspectorService service(source.get(), options);
   grpc::EnableDefaultHealthCheckService(true);

@@ -4,6 +4,7 @@
 #define TCBSCOPE_AGENT_AGENT_SERVER_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -25,6 +26,8 @@ struct AgentConfig {
   std::string events = "auto";
   // Sequence numbers: "auto" (BPF iter/tcp when it loads), "bpf" or "off".
   std::string seq = "auto";
+  bool allow_probe = false;               // serve Probe (connection attempts from this host)
+  std::vector<std::string> probe_allow;   // CIDRs Probe may target; empty = any
 };
 
 // Checks the configuration without starting anything: InvalidArgument with

@@ -48,6 +48,7 @@ grpc::Status InspectorService::GetHostInfo(grpc::ServerContext* context, const v
                                  absl::FormatDuration(options_.hub->options().poll_interval)));
   }
   caps->set_owners(!options_.replay);
+  caps->set_probe(options_.prober != nullptr && options_.prober->allowed());
   for (const std::string& n : options_.notes) caps->add_notes(n);
   if (options_.replay) caps->add_notes("serving a recording: no owners, no counters");
   return grpc::Status::OK;
@@ -194,9 +195,18 @@ grpc::Status InspectorService::GetCounters(grpc::ServerContext* context, const v
   return ToGrpcStatus(kernel::ReadCounters(options_.proc_root + "/net", response));
 }
 
-grpc::Status InspectorService::Probe(grpc::ServerContext* context, const v1::ProbeRequest*, v1::ProbeResult*) {
+grpc::Status InspectorService::Probe(grpc::ServerContext* context, const v1::ProbeRequest* request,
+                                     v1::ProbeResult* response) {
   if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "Probe is not available in this agent version");
+  if (options_.prober == nullptr || !options_.prober->allowed()) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "Probe is off on this agent (start it with --allow-probe)");
+  }
+  absl::StatusOr<v1::ProbeResult> r = options_.prober->Probe(*request);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  Log(LogLevel::kInfo, absl::StrCat("probe from ", context->peer(), " to ", request->target().address(), ":",
+                                    request->target().port(), ": ", v1::ProbeResult::Outcome_Name(r->outcome())));
+  *response = *std::move(r);
+  return grpc::Status::OK;
 }
 
 }  // namespace tcbscope

@@ -12,6 +12,7 @@
 #include "agent/bearer_token.h"
 #include "agent/kernel/bpf_programs.h"
 #include "agent/kernel/diag_source.h"
+#include "agent/prober.h"
 #include "agent/snapshot_streamer.h"
 #include "agent/watch_hub.h"
 #include "tcbscope/v1/inspector.grpc.pb.h"
@@ -27,6 +28,7 @@ struct ServiceOptions {
   bool replay = false;              // the source is a recording: no owners, no counters
   WatchHub* hub = nullptr;          // change source for WatchConnections; null: none
   kernel::BpfSeqReader* seq = nullptr;  // sequence numbers; null: none
+  Prober* prober = nullptr;             // Probe; null or not allowed: PERMISSION_DENIED
   std::vector<std::string> notes;       // why an optional source is off, for GetHostInfo
   absl::Duration heartbeat = absl::Seconds(5);  // a watch stream's longest silence
 };

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seq", config.seq, "sequence numbers: auto (BPF iter/tcp if it loads), bpf or off")
       ->capture_default_str();
+  app.add_flag("--allow-probe", config.allow_probe, "serve Probe: connection attempts from this host (diagnose --probe)");
+  app.add_option("--probe-allow", config.probe_allow, "CIDR that Probe may target (repeatable; default any)");
   app.add_option("--batch-size", config.batch_size, "connections per streamed message")->capture_default_str();
   try {
     app.parse(argc, argv);

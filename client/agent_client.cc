@@ -100,6 +100,15 @@ absl::Status AgentClient::GetCounters(v1::Counters* out) {
   return Convert(stub_->GetCounters(&ctx, v1::GetCountersRequest(), out));
 }
 
+absl::Status AgentClient::Probe(const v1::ProbeRequest& request, v1::ProbeResult* out) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  if (options_.timeout != absl::InfiniteDuration()) {
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout + absl::Milliseconds(request.timeout_ms())));
+  }
+  return Convert(stub_->Probe(&ctx, request, out));
+}
+
 absl::Status AgentClient::ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                           const std::function<void(v1::ConnectionBatch*)>& on_batch) {
   grpc::ClientContext ctx;

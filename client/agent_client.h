@@ -42,6 +42,9 @@ class AgentClient {
   absl::Status ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                const std::function<void(v1::ConnectionBatch*)>& on_batch = nullptr);
   absl::Status GetCounters(v1::Counters* out);
+  // A connection attempt from the agent's host (agent started with
+  // --allow-probe); the deadline is the probe's timeout plus the call's.
+  absl::Status Probe(const v1::ProbeRequest& request, v1::ProbeResult* out);
   // Streams WatchConnections into `on_event` until the stream ends or `ctx`
   // is cancelled (then OK). The caller owns `ctx`, to cancel it from another
   // thread; no deadline is set on it.

@@ -19,6 +19,8 @@ const CommandEntry kCommands[] = {
      &MakeCorrelateCommand},
     {"compare", "every field of both ends of selected connections, side by side in sequence space [--svg]",
      &MakeCompareCommand},
+    {"diagnose", "why can't A reach B:PORT: one verdict with evidence from both hosts [--probe]",
+     &MakeDiagnoseCommand},
 };
 
 const char* EnvOr(const char* name, const char* fallback) {

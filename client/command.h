@@ -51,6 +51,7 @@ std::unique_ptr<Command> MakeListCommand();
 std::unique_ptr<Command> MakeCountersCommand();
 std::unique_ptr<Command> MakeCorrelateCommand();
 std::unique_ptr<Command> MakeCompareCommand();
+std::unique_ptr<Command> MakeDiagnoseCommand();
 std::unique_ptr<Command> MakeWatchCommand();
 
 // One line to io.err: "tcbscope: " + message.

@@ -23,6 +23,7 @@ class ListCommand : public Command {
     sub->add_flag("-a,--all", all_, "sockets in every state");
     sub->add_flag("-i,--info", info_, "show tcp_info, congestion and timers");
     sub->add_flag("-p,--processes", processes_, "show the processes that own each socket");
+    sub->add_flag("-e,--seq", seq_, "show sequence numbers (snd_una, snd_nxt, rcv_nxt, ...) where the agent has BPF");
     sub->add_flag("-H,--no-header", no_header_, "print no header line");
     // Accepted so that ss habits (`-tan`) keep working; tcbscope is always
     // TCP and numeric.
@@ -43,6 +44,7 @@ class ListCommand : public Command {
     request.set_all(all_);
     request.set_owners(processes_);
     request.set_tcp_info(info_);
+    request.set_sequence(seq_);
 
     v1::ListResult result;
     const size_t n = hf->hosts.size();
@@ -130,14 +132,21 @@ class ListCommand : public Command {
         row.push_back(FormatEndpoint(c, c.remote()));
         if (processes_) row.push_back(FormatOwners(c));
         table.AddRow(std::move(row));
-        if (info_) table.AddDetail(FormatTcpInfo(c));
+        std::string detail = info_ ? FormatTcpInfo(c) : "";
+        if (seq_ && c.has_seq()) {
+          const v1::SequenceSpace& q = c.seq();
+          absl::StrAppend(&detail, detail.empty() ? "" : " ", "seq:(snd_una ", q.snd_una(), ",snd_nxt ", q.snd_nxt(),
+                          ",write_seq ", q.write_seq(), ",rcv_nxt ", q.rcv_nxt(), ",copied_seq ", q.copied_seq(),
+                          ",snd_wnd ", q.snd_wnd(), ",rcv_wnd ", q.rcv_wnd(), ")");
+        }
+        if (info_ || seq_) table.AddDetail(detail);
       }
     }
     table.Print(io.out, !no_header_);
   }
 
   std::vector<std::string> args_;
-  bool listening_ = false, all_ = false, info_ = false, processes_ = false, no_header_ = false;
+  bool listening_ = false, all_ = false, info_ = false, processes_ = false, no_header_ = false, seq_ = false;
 };
 
 }  // namespace

@@ -44,8 +44,10 @@ CommandResult Lab::Script(const std::vector<std::string>& args, int timeout_ms) 
                     {"TCBSCOPE_LAB_PREFIX=" + prefix_, "TCBSCOPE_AGENT=" + AgentBinary()});
 }
 
-bool Lab::StartAgent(int host) {
-  CommandResult r = Script({"agent", "h" + std::to_string(host)});
+bool Lab::StartAgent(int host, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"agent", "h" + std::to_string(host)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  CommandResult r = Script(argv);
   if (r.exit_code != 0) error_ = "agent in h" + std::to_string(host) + ": " + r.err;
   return r.exit_code == 0;
 }

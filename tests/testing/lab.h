@@ -34,8 +34,9 @@ class Lab {
 
   // The lab script with these arguments (prefix set); its result.
   CommandResult Script(const std::vector<std::string>& args, int timeout_ms = 30000) const;
-  // Starts an agent in `host` on V4(host):7411. False (and error()) on failure.
-  bool StartAgent(int host);
+  // Starts an agent in `host` on V4(host):7411 with `args` added. False (and
+  // error()) on failure.
+  bool StartAgent(int host, const std::vector<std::string>& args = {});
   // Runs argv inside `host`.
   CommandResult RunIn(int host, const std::vector<std::string>& argv, int timeout_ms = 30000) const;
   // `tcbscope ARGS...` run inside `host`.
