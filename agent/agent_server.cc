@@ -79,6 +79,23 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   if (!config.replay_path.empty() && (config.events == "bpf" || config.seq == "bpf")) {
     return absl::InvalidArgumentError("--replay serves a recording: it has no BPF events or sequence numbers");
   }
+  if (config.max_calls < 1 || config.max_calls > 10000) return absl::InvalidArgumentError("--max-calls must be from 1 to 10000");
+  if (config.max_streams < 1 || config.max_streams > 10000) {
+    return absl::InvalidArgumentError("--max-streams must be from 1 to 10000");
+  }
+  if (config.max_request_bytes < 1024 || config.max_request_bytes > (16u << 20)) {
+    return absl::InvalidArgumentError("--max-request-bytes must be from 1024 to 16777216");
+  }
+  if (config.max_filter_bytes < 16 || config.max_filter_bytes > config.max_request_bytes) {
+    return absl::InvalidArgumentError("--max-filter-bytes must be from 16 to --max-request-bytes");
+  }
+  if (config.max_filter_depth < 1 || config.max_filter_depth > 1000) {
+    return absl::InvalidArgumentError("--max-filter-depth must be from 1 to 1000");
+  }
+  absl::Duration keepalive;
+  if (!absl::ParseDuration(config.keepalive, &keepalive) || keepalive < absl::Seconds(1) || keepalive > absl::Hours(2)) {
+    return absl::InvalidArgumentError(absl::StrCat("--keepalive: '", config.keepalive, "' is not a duration from 1s to 2h"));
+  }
   for (const std::string& cidr : config.probe_allow) {
     absl::StatusOr<std::pair<IpAddress, int>> p = ParsePrefix(cidr);
     if (!p.ok()) return absl::InvalidArgumentError(absl::StrCat("--probe-allow: ", p.status().message()));
@@ -107,6 +124,10 @@ absl::Status RunAgent(const AgentConfig& config) {
   ServiceOptions options;
   options.version = TCBSCOPE_VERSION;
   options.snapshot.batch_size = config.batch_size;
+  options.snapshot.filter_limits.max_length = config.max_filter_bytes;
+  options.snapshot.filter_limits.max_depth = static_cast<int>(config.max_filter_depth);
+  options.max_calls = config.max_calls;
+  options.max_streams = std::min(config.max_streams, config.max_calls);  // a stream is also a call
   if (!config.token_file.empty()) {
     absl::StatusOr<BearerToken> token = BearerToken::FromFile(config.token_file);
     if (!token.ok()) return token.status();
@@ -218,7 +239,18 @@ absl::Status RunAgent(const AgentConfig& config) {
   builder.AddListeningPort(config.listen, creds, &bound_port);
   builder.RegisterService(&service);
   builder.SetMaxSendMessageSize(64 << 20);
-  builder.SetMaxReceiveMessageSize(1 << 20);  // requests are small
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes));  // requests are small
+  // No gRPC thread quota: the sync server refuses calls with "thread pool
+  // exhausted" well below its nominal size (50 watch streams failed at 136);
+  // the service's own admission (--max-calls) bounds the handlers instead.
+  // Keepalive: a client that vanished (host down, cable out) is noticed and
+  // its streams end, instead of holding a subscription for ever.
+  absl::Duration keepalive;
+  absl::ParseDuration(config.keepalive, &keepalive);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(absl::ToInt64Milliseconds(keepalive)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   // One listening socket: with SO_REUSEPORT gRPC opens several, and with
   // port 0 they end up on different ports, one of them unreported.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

@@ -26,6 +26,13 @@ struct AgentConfig {
   std::string events = "auto";
   // Sequence numbers: "auto" (BPF iter/tcp when it loads), "bpf" or "off".
   std::string seq = "auto";
+  // Limits (docs/manual.md, "Limits").
+  uint32_t max_calls = 128;           // RPCs in progress at once, all clients together
+  uint32_t max_streams = 64;          // WatchConnections streams at once
+  uint32_t max_request_bytes = 65536; // largest request message accepted
+  uint32_t max_filter_bytes = 4096;
+  uint32_t max_filter_depth = 32;
+  std::string keepalive = "30s";      // ping idle connections this often; 10 s without an answer ends them
   bool allow_probe = false;               // serve Probe (connection attempts from this host)
   std::vector<std::string> probe_allow;   // CIDRs Probe may target; empty = any
 };

@@ -28,9 +28,25 @@ grpc::Status InspectorService::Authorize(const grpc::ServerContext* context) con
                                      : "the bearer token was not accepted");
 }
 
+InspectorService::Slot::Slot(std::atomic<uint32_t>* counter, uint32_t limit) : counter_(counter) {
+  ok_ = counter_->fetch_add(1) < limit;
+}
+
+InspectorService::Slot::~Slot() { counter_->fetch_sub(1); }
+
+grpc::Status InspectorService::Admit(const grpc::ServerContext* context, Slot* slot, const char* what) const {
+  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
+  if (!slot->ok()) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("the agent is busy: too many ", what, " in progress; try again"));
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status InspectorService::GetHostInfo(grpc::ServerContext* context, const v1::GetHostInfoRequest*,
                                            v1::HostInfo* response) {
-  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
+  Slot slot(&calls_, options_.max_calls);
+  if (grpc::Status s = Admit(context, &slot, "calls"); !s.ok()) return s;
   absl::Status s = kernel::ReadHostFacts(response);
   if (!s.ok()) return ToGrpcStatus(s);
   response->set_agent_version(options_.version);
@@ -56,7 +72,8 @@ grpc::Status InspectorService::GetHostInfo(grpc::ServerContext* context, const v
 
 grpc::Status InspectorService::ListConnections(grpc::ServerContext* context, const v1::ListConnectionsRequest* request,
                                                grpc::ServerWriter<v1::ConnectionBatch>* writer) {
-  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
+  Slot slot(&calls_, options_.max_calls);
+  if (grpc::Status s = Admit(context, &slot, "calls"); !s.ok()) return s;
   std::unique_ptr<kernel::SocketOwners> owners;
   if (request->owners() && !options_.replay) {
     owners = std::make_unique<kernel::SocketOwners>(kernel::SocketOwners::Scan(options_.proc_root));
@@ -84,7 +101,10 @@ grpc::Status InspectorService::ListConnections(grpc::ServerContext* context, con
 
 grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, const v1::WatchConnectionsRequest* request,
                                                 grpc::ServerWriter<v1::WatchEvent>* writer) {
-  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
+  Slot slot(&calls_, options_.max_calls);
+  if (grpc::Status s = Admit(context, &slot, "calls"); !s.ok()) return s;
+  Slot stream(&streams_, options_.max_streams);
+  if (grpc::Status s = Admit(context, &stream, "watch streams"); !s.ok()) return s;
   if (options_.hub == nullptr) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrCat("this agent serves ", source_->Describe(), ": it has no live changes"));
@@ -187,7 +207,8 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
 
 grpc::Status InspectorService::GetCounters(grpc::ServerContext* context, const v1::GetCountersRequest*,
                                            v1::Counters* response) {
-  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
+  Slot slot(&calls_, options_.max_calls);
+  if (grpc::Status s = Admit(context, &slot, "calls"); !s.ok()) return s;
   if (options_.replay) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrCat("this agent serves a recording (", source_->Describe(), "); it has no counters"));
@@ -197,7 +218,8 @@ grpc::Status InspectorService::GetCounters(grpc::ServerContext* context, const v
 
 grpc::Status InspectorService::Probe(grpc::ServerContext* context, const v1::ProbeRequest* request,
                                      v1::ProbeResult* response) {
-  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
+  Slot slot(&calls_, options_.max_calls);
+  if (grpc::Status s = Admit(context, &slot, "calls"); !s.ok()) return s;
   if (options_.prober == nullptr || !options_.prober->allowed()) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "Probe is off on this agent (start it with --allow-probe)");
   }

@@ -4,6 +4,7 @@
 #ifndef TCBSCOPE_AGENT_INSPECTOR_SERVICE_H_
 #define TCBSCOPE_AGENT_INSPECTOR_SERVICE_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,8 @@ struct ServiceOptions {
   WatchHub* hub = nullptr;          // change source for WatchConnections; null: none
   kernel::BpfSeqReader* seq = nullptr;  // sequence numbers; null: none
   Prober* prober = nullptr;             // Probe; null or not allowed: PERMISSION_DENIED
+  uint32_t max_calls = 128;             // calls in progress at once; more: RESOURCE_EXHAUSTED
+  uint32_t max_streams = 64;            // WatchConnections streams at once
   std::vector<std::string> notes;       // why an optional source is off, for GetHostInfo
   absl::Duration heartbeat = absl::Seconds(5);  // a watch stream's longest silence
 };
@@ -52,6 +55,22 @@ class InspectorService final : public v1::Inspector::Service {
  private:
   // OK, or UNAUTHENTICATED when a token is required and missing or wrong.
   grpc::Status Authorize(const grpc::ServerContext* context) const;
+
+  // Admission: a call holds a Slot while it runs; past the limit a call is
+  // refused at once rather than queued behind the others.
+  class Slot {
+   public:
+    Slot(std::atomic<uint32_t>* counter, uint32_t limit);
+    ~Slot();
+    bool ok() const { return ok_; }
+
+   private:
+    std::atomic<uint32_t>* counter_;
+    bool ok_;
+  };
+  grpc::Status Admit(const grpc::ServerContext* context, Slot* slot, const char* what) const;
+  std::atomic<uint32_t> calls_{0};
+  std::atomic<uint32_t> streams_{0};
 
   kernel::DiagSource* source_;
   const ServiceOptions options_;

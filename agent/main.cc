@@ -26,6 +26,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seq", config.seq, "sequence numbers: auto (BPF iter/tcp if it loads), bpf or off")
       ->capture_default_str();
+  app.add_option("--max-calls", config.max_calls, "RPCs in progress at once (more get RESOURCE_EXHAUSTED)")
+      ->capture_default_str();
+  app.add_option("--max-streams", config.max_streams, "WatchConnections streams at once")->capture_default_str();
+  app.add_option("--max-request-bytes", config.max_request_bytes, "largest request accepted")->capture_default_str();
+  app.add_option("--max-filter-bytes", config.max_filter_bytes, "longest filter accepted")->capture_default_str();
+  app.add_option("--max-filter-depth", config.max_filter_depth, "deepest filter nesting accepted")
+      ->capture_default_str();
+  app.add_option("--keepalive", config.keepalive, "ping idle client connections this often")->capture_default_str();
   app.add_flag("--allow-probe", config.allow_probe, "serve Probe: connection attempts from this host (diagnose --probe)");
   app.add_option("--probe-allow", config.probe_allow, "CIDR that Probe may target (repeatable; default any)");
   app.add_option("--batch-size", config.batch_size, "connections per streamed message")->capture_default_str();

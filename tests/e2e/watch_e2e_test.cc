@@ -31,19 +31,6 @@ namespace {
 using testing::AgentProcess;
 using testing::SocketSet;
 
-int RssMiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipWhitespace());
-      int kb = 0;
-      if (f.size() >= 2 && absl::SimpleAtoi(f[1], &kb)) return kb / 1024;
-    }
-  }
-  return -1;
-}
-
 // The states one socket went through, in event order, from a watch's lines.
 struct Seen {
   std::vector<std::string> kinds;       // "added", "changed", "removed"
@@ -224,7 +211,7 @@ TEST_P(WatchE2eTest, FiftyWatchersAllSeeEveryEvent) {
 }
 
 TEST_P(WatchE2eTest, StalledWatcherIsResyncedAndMemoryStaysBounded) {
-  const int rss_before = RssMiB(agent_->pid());
+  const int rss_before = testing::RssMiB(agent_->pid());
   Stream stalled(agent_->address(), "");
   v1::WatchEvent first;
   ASSERT_TRUE(stalled.reader->Read(&first));  // subscribed; now it stops reading
@@ -245,7 +232,7 @@ TEST_P(WatchE2eTest, StalledWatcherIsResyncedAndMemoryStaysBounded) {
       sockets_.Close(fd);
     }
     usleep(150000);
-    peak = std::max(peak, RssMiB(agent_->pid()));
+    peak = std::max(peak, testing::RssMiB(agent_->pid()));
   }
   EXPECT_LT(peak, rss_before + 100) << "agent RSS grew from " << rss_before << " MiB to " << peak << " MiB";
   // Reading again: a resync comes, with the sequence still gap-free.

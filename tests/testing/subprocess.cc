@@ -88,6 +88,15 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms, c
   return r;
 }
 
+int RssMiB(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return atoi(line.c_str() + 6) / 1024;
+  }
+  return -1;
+}
+
 AgentProcess::AgentProcess(const std::vector<std::string>& extra_args, const std::string& listen) {
   char tmpl[] = "/tmp/tcbscope-agent-test-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) {

@@ -29,6 +29,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms = 
 std::string AgentBinary();
 std::string CliBinary();
 
+// Resident set size of a process in MiB (-1 if it cannot be read).
+int RssMiB(pid_t pid);
+
 class AgentProcess {
  public:
   // Starts the agent with --listen 127.0.0.1:0 plus `extra_args`; waits up to
