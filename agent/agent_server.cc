@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/inspector_service.h"
+#include "agent/kernel/netns_source.h"
 #include "agent/kernel/replay_source.h"
 #include "agent/kernel/sock_diag_reader.h"
 #include "agent/log.h"
@@ -79,7 +80,17 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   if (!config.replay_path.empty() && (config.events == "bpf" || config.seq == "bpf")) {
     return absl::InvalidArgumentError("--replay serves a recording: it has no BPF events or sequence numbers");
   }
+  if ((config.all_netns || !config.netns.empty()) && (!config.replay_path.empty() || !config.record_path.empty())) {
+    return absl::InvalidArgumentError("--all-netns/--netns read live namespaces: not with --record or --replay");
+  }
+  if (!config.health_listen.empty()) {
+    absl::StatusOr<HostPort> h = ParseHostPort(config.health_listen, 0);
+    if (!h.ok() || config.health_listen.find(':') == std::string::npos) {
+      return absl::InvalidArgumentError("--health-listen: give ADDR:PORT, e.g. 0.0.0.0:7412");
+    }
+  }
   if (config.max_calls < 1 || config.max_calls > 10000) return absl::InvalidArgumentError("--max-calls must be from 1 to 10000");
+  if (config.max_dumps < 1 || config.max_dumps > 256) return absl::InvalidArgumentError("--max-dumps must be from 1 to 256");
   if (config.max_streams < 1 || config.max_streams > 10000) {
     return absl::InvalidArgumentError("--max-streams must be from 1 to 10000");
   }
@@ -120,7 +131,8 @@ absl::Status RunAgent(const AgentConfig& config) {
   signal(SIGPIPE, SIG_IGN);
 
   std::unique_ptr<kernel::DiagSource> source;
-  kernel::SockDiagReader* live = nullptr;  // the source, when it is the kernel
+  kernel::SockDiagReader* live = nullptr;      // the source, when it is this namespace's kernel
+  kernel::MultiNetnsSource* multi = nullptr;   // the source, when it spans namespaces
   ServiceOptions options;
   options.version = TCBSCOPE_VERSION;
   options.snapshot.batch_size = config.batch_size;
@@ -128,6 +140,7 @@ absl::Status RunAgent(const AgentConfig& config) {
   options.snapshot.filter_limits.max_depth = static_cast<int>(config.max_filter_depth);
   options.max_calls = config.max_calls;
   options.max_streams = std::min(config.max_streams, config.max_calls);  // a stream is also a call
+  options.max_dumps = config.max_dumps;
   if (!config.token_file.empty()) {
     absl::StatusOr<BearerToken> token = BearerToken::FromFile(config.token_file);
     if (!token.ok()) return token.status();
@@ -148,9 +161,19 @@ absl::Status RunAgent(const AgentConfig& config) {
       recorder = std::make_shared<kernel::DumpRecorder>(config.record_path);
       Log(LogLevel::kInfo, absl::StrCat("recording every dump to ", config.record_path));
     }
-    auto reader = std::make_unique<kernel::SockDiagReader>(recorder);
-    live = reader.get();
-    source = std::move(reader);
+    if (config.all_netns || !config.netns.empty()) {
+      absl::StatusOr<std::unique_ptr<kernel::MultiNetnsSource>> m =
+          kernel::MultiNetnsSource::Create(config.netns, config.all_netns);
+      if (!m.ok()) return m.status();
+      multi = m->get();
+      Log(LogLevel::kInfo, absl::StrCat("reading ", (*m)->Describe(), ": ", (*m)->Namespaces().size(),
+                                        " namespaces now"));
+      source = std::move(*m);
+    } else {
+      auto reader = std::make_unique<kernel::SockDiagReader>(recorder);
+      live = reader.get();
+      source = std::move(reader);
+    }
   }
 
   std::shared_ptr<grpc::ServerCredentials> creds;
@@ -185,7 +208,9 @@ absl::Status RunAgent(const AgentConfig& config) {
     watch.queue_limit = config.watch_queue;
     std::unique_ptr<kernel::BpfEventReader> events;
     if (config.events != "poll") {
-      absl::StatusOr<std::unique_ptr<kernel::BpfEventReader>> opened = kernel::BpfEventReader::Open(source->netns());
+      // Spanning namespaces, the programs report every namespace's sockets.
+      absl::StatusOr<std::unique_ptr<kernel::BpfEventReader>> opened =
+          kernel::BpfEventReader::Open(multi != nullptr ? 0 : source->netns());
       if (opened.ok()) {
         events = std::move(*opened);
         Log(LogLevel::kInfo, "change events: BPF tracepoints");
@@ -199,8 +224,13 @@ absl::Status RunAgent(const AgentConfig& config) {
       }
     }
     if (events) {
-      hub = std::make_unique<WatchHub>(source.get(), watch, std::move(events),
-                                       [live](const v1::Connection& c) { return live->FindOne(c); });
+      EventTracker::Lookup find;
+      if (multi != nullptr) {
+        find = [multi](const v1::Connection& c) { return multi->FindOne(c); };
+      } else {
+        find = [live](const v1::Connection& c) { return live->FindOne(c); };
+      }
+      hub = std::make_unique<WatchHub>(source.get(), watch, std::move(events), std::move(find));
     } else {
       hub = std::make_unique<WatchHub>(source.get(), watch);
     }
@@ -210,6 +240,7 @@ absl::Status RunAgent(const AgentConfig& config) {
       if (opened.ok()) {
         seq = std::move(*opened);
         options.seq = seq.get();
+        options.netns = multi;
         Log(LogLevel::kInfo, "sequence numbers: BPF iter/tcp");
       } else if (config.seq == "bpf") {
         return absl::FailedPreconditionError(absl::StrCat("--seq bpf: ", opened.status().message()));
@@ -259,6 +290,21 @@ absl::Status RunAgent(const AgentConfig& config) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen,
                                                " (address in use, or not an address of this host?)"));
   }
+  // Health only, in plaintext: it says SERVING or not, nothing about sockets.
+  std::unique_ptr<grpc::Server> health;
+  if (!config.health_listen.empty()) {
+    grpc::ServerBuilder hb;
+    int health_port = 0;
+    hb.AddListeningPort(config.health_listen, grpc::InsecureServerCredentials(), &health_port);
+    hb.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    hb.SetMaxReceiveMessageSize(1024);
+    health = hb.BuildAndStart();
+    if (!health || health_port == 0) {
+      server->Shutdown();
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", config.health_listen, " (--health-listen)"));
+    }
+    Log(LogLevel::kInfo, absl::StrCat("health only, plaintext, on ", config.health_listen));
+  }
   if (!config.port_file.empty()) {
     const std::string tmp = config.port_file + ".tmp";
     {
@@ -282,6 +328,10 @@ absl::Status RunAgent(const AgentConfig& config) {
   // Streams in progress get a moment to finish, then are cancelled.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server->Wait();
+  if (health) {
+    health->Shutdown();
+    health->Wait();
+  }
   Log(LogLevel::kInfo, "stopped");
   return absl::OkStatus();
 }

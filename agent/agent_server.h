@@ -29,10 +29,18 @@ struct AgentConfig {
   // Limits (docs/manual.md, "Limits").
   uint32_t max_calls = 128;           // RPCs in progress at once, all clients together
   uint32_t max_streams = 64;          // WatchConnections streams at once
+  uint32_t max_dumps = 4;             // snapshots read from the kernel at once; others wait their turn
   uint32_t max_request_bytes = 65536; // largest request message accepted
   uint32_t max_filter_bytes = 4096;
   uint32_t max_filter_depth = 32;
   std::string keepalive = "30s";      // ping idle connections this often; 10 s without an answer ends them
+  // Namespaces: every one of the host, and/or these (NAME in /run/netns or
+  // a PATH such as /proc/PID/ns/net). Entering them needs CAP_SYS_ADMIN.
+  bool all_netns = false;
+  std::vector<std::string> netns;
+  // Plaintext ADDR:PORT serving only grpc.health.v1 (for probes that cannot
+  // do TLS, such as the kubelet's); empty = none.
+  std::string health_listen;
   bool allow_probe = false;               // serve Probe (connection attempts from this host)
   std::vector<std::string> probe_allow;   // CIDRs Probe may target; empty = any
 };

@@ -14,7 +14,7 @@ grpc::Status ToGrpcStatus(const absl::Status& s) {
 }
 
 InspectorService::InspectorService(kernel::DiagSource* source, ServiceOptions options)
-    : source_(source), options_(std::move(options)) {}
+    : source_(source), options_(std::move(options)), turns_(options_.max_dumps, options_.dump_stall) {}
 
 grpc::Status InspectorService::Authorize(const grpc::ServerContext* context) const {
   if (!options_.token) return grpc::Status::OK;
@@ -65,6 +65,7 @@ grpc::Status InspectorService::GetHostInfo(grpc::ServerContext* context, const v
   }
   caps->set_owners(!options_.replay);
   caps->set_probe(options_.prober != nullptr && options_.prober->allowed());
+  caps->set_all_netns(source_->Describe().find("namespace") != std::string::npos);
   for (const std::string& n : options_.notes) caps->add_notes(n);
   if (options_.replay) caps->add_notes("serving a recording: no owners, no counters");
   return grpc::Status::OK;
@@ -74,6 +75,12 @@ grpc::Status InspectorService::ListConnections(grpc::ServerContext* context, con
                                                grpc::ServerWriter<v1::ConnectionBatch>* writer) {
   Slot slot(&calls_, options_.max_calls);
   if (grpc::Status s = Admit(context, &slot, "calls"); !s.ok()) return s;
+  const auto deadline = context->deadline();
+  std::unique_ptr<DumpTurns::Turn> turn = turns_.Take(
+      [&] { return context->IsCancelled() || std::chrono::system_clock::now() >= deadline; });
+  if (turn == nullptr) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "gave up waiting for a turn to read the kernel's sockets");
+  }
   std::unique_ptr<kernel::SocketOwners> owners;
   if (request->owners() && !options_.replay) {
     owners = std::make_unique<kernel::SocketOwners>(kernel::SocketOwners::Scan(options_.proc_root));
@@ -83,14 +90,25 @@ grpc::Status InspectorService::ListConnections(grpc::ServerContext* context, con
   std::unique_ptr<SeqTable> seq;
   if (request->sequence() && options_.seq != nullptr) {
     seq = std::make_unique<SeqTable>();
-    absl::Status read = options_.seq->Read([&](const tcb_seq_record& r) { (*seq)[r.cookie] = r; });
-    if (!read.ok()) Log(LogLevel::kWarning, absl::StrCat("sequence numbers: ", read.message()));
+    auto read_here = [&] {
+      absl::Status read = options_.seq->Read([&](const tcb_seq_record& r) { (*seq)[r.cookie] = r; });
+      if (!read.ok()) Log(LogLevel::kWarning, absl::StrCat("sequence numbers: ", read.message()));
+    };
+    // The iterator walks the namespace of the thread that creates it.
+    if (options_.netns != nullptr) {
+      options_.netns->ForEachNamespace([&](const kernel::NetnsEntry&) { read_here(); });
+    } else {
+      read_here();
+    }
   }
+  turn->Progress();  // the owner scan and the sequence pass may take a while
   absl::Status s = StreamSnapshot(
       *source_, *request, options_.snapshot, owners.get(),
       [&](const v1::ConnectionBatch& batch) {
         if (context->IsCancelled()) return false;
-        return writer->Write(batch);
+        const bool ok = writer->Write(batch);
+        turn->Progress();
+        return ok;
       },
       seq.get());
   if (!s.ok() && !absl::IsInvalidArgument(s) && !absl::IsCancelled(s)) {

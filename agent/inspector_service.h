@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "agent/bearer_token.h"
+#include "agent/dump_turns.h"
 #include "agent/kernel/bpf_programs.h"
 #include "agent/kernel/diag_source.h"
+#include "agent/kernel/netns_source.h"
 #include "agent/prober.h"
 #include "agent/snapshot_streamer.h"
 #include "agent/watch_hub.h"
@@ -29,9 +31,17 @@ struct ServiceOptions {
   bool replay = false;              // the source is a recording: no owners, no counters
   WatchHub* hub = nullptr;          // change source for WatchConnections; null: none
   kernel::BpfSeqReader* seq = nullptr;  // sequence numbers; null: none
+  // When the source spans namespaces: the sequence pass runs in each.
+  kernel::MultiNetnsSource* netns = nullptr;
   Prober* prober = nullptr;             // Probe; null or not allowed: PERMISSION_DENIED
   uint32_t max_calls = 128;             // calls in progress at once; more: RESOURCE_EXHAUSTED
   uint32_t max_streams = 64;            // WatchConnections streams at once
+  // Snapshots read from the kernel at once (dump_turns.h). The others wait
+  // until their deadline rather than fail: each dump in progress holds a
+  // batch and its transport buffers, so this, not max_calls, bounds a
+  // burst's memory.
+  uint32_t max_dumps = 4;
+  absl::Duration dump_stall = absl::Seconds(1);  // a turn silent this long stops counting
   std::vector<std::string> notes;       // why an optional source is off, for GetHostInfo
   absl::Duration heartbeat = absl::Seconds(5);  // a watch stream's longest silence
 };
@@ -74,6 +84,7 @@ class InspectorService final : public v1::Inspector::Service {
 
   kernel::DiagSource* source_;
   const ServiceOptions options_;
+  DumpTurns turns_;
 };
 
 // absl::Status → grpc::Status, keeping the code and message.

@@ -29,11 +29,18 @@ int main(int argc, char** argv) {
   app.add_option("--max-calls", config.max_calls, "RPCs in progress at once (more get RESOURCE_EXHAUSTED)")
       ->capture_default_str();
   app.add_option("--max-streams", config.max_streams, "WatchConnections streams at once")->capture_default_str();
+  app.add_option("--max-dumps", config.max_dumps, "snapshots read from the kernel at once (the rest wait their turn)")
+      ->capture_default_str();
   app.add_option("--max-request-bytes", config.max_request_bytes, "largest request accepted")->capture_default_str();
   app.add_option("--max-filter-bytes", config.max_filter_bytes, "longest filter accepted")->capture_default_str();
   app.add_option("--max-filter-depth", config.max_filter_depth, "deepest filter nesting accepted")
       ->capture_default_str();
   app.add_option("--keepalive", config.keepalive, "ping idle client connections this often")->capture_default_str();
+  app.add_flag("--all-netns", config.all_netns,
+               "read every network namespace of the host (containers, pods); needs CAP_SYS_ADMIN");
+  app.add_option("--netns", config.netns, "read this network namespace (NAME in /run/netns, or a PATH); repeatable");
+  app.add_option("--health-listen", config.health_listen,
+                 "ADDR:PORT serving only the gRPC health service, in plaintext (for the kubelet)");
   app.add_flag("--allow-probe", config.allow_probe, "serve Probe: connection attempts from this host (diagnose --probe)");
   app.add_option("--probe-allow", config.probe_allow, "CIDR that Probe may target (repeatable; default any)");
   app.add_option("--batch-size", config.batch_size, "connections per streamed message")->capture_default_str();

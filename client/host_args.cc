@@ -12,7 +12,7 @@ bool IsFilterWord(const std::string& word) {
   if (word[0] == '(' || word[0] == '!' || word[0] == ')') return true;
   std::string w = absl::AsciiStrToLower(word);
   // "sport=:22" and similar glued forms start with the keyword.
-  for (const char* kw : {"state", "exclude", "excl", "sport", "dport", "src", "dst", "not", "and", "or", "&&", "||"}) {
+  for (const char* kw : {"state", "exclude", "excl", "sport", "dport", "src", "dst", "netns", "not", "and", "or", "&&", "||"}) {
     const std::string k(kw);
     if (w == k) return true;
     if (w.size() > k.size() && w.compare(0, k.size(), k) == 0 && !absl::ascii_isalnum(w[k.size()]) &&

@@ -18,7 +18,7 @@ struct HostsAndFilter {
 };
 
 // Leading arguments are hosts until the first word that starts a filter
-// (state, exclude, excl, sport, dport, src, dst, not, '!', '(' ...); the rest
+// (state, exclude, excl, sport, dport, src, dst, netns, not, '!', '(' ...); the rest
 // is the filter, parsed here so that a typo costs no round trip and gets the
 // same one-line message whatever the hosts. InvalidArgument when no host is
 // given, a host is malformed, or the filter does not parse.

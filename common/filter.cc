@@ -18,7 +18,7 @@ namespace tcbscope {
 // address prefix (and optionally a port); inner nodes combine.
 class FilterNode {
  public:
-  enum class Kind { kAnd, kOr, kNot, kPort, kHost };
+  enum class Kind { kAnd, kOr, kNot, kPort, kHost, kNetns };
   enum class Cmp { kEq, kNe, kLt, kLe, kGt, kGe };
 
   Kind kind = Kind::kAnd;
@@ -32,6 +32,9 @@ class FilterNode {
   IpAddress prefix;
   int prefix_len = 0;
   int host_port = -1;  // -1: any port
+  // kNetns: a namespace's name (as in /run/netns) or inode
+  std::string netns;
+  uint64_t netns_inode = 0;  // when `netns` is a number
 };
 
 namespace {
@@ -76,6 +79,8 @@ bool Eval(const FilterNode& n, EvalContext& ctx) {
       }
       return false;
     }
+    case FilterNode::Kind::kNetns:
+      return n.netns_inode != 0 ? ctx.c.netns() == n.netns_inode : ctx.c.netns_name() == n.netns;
     case FilterNode::Kind::kHost: {
       if (n.host_port >= 0) {
         const uint32_t p = n.source ? ctx.c.local().port() : ctx.c.remote().port();
@@ -96,6 +101,8 @@ std::string Render(const FilterNode& n) {
     case FilterNode::Kind::kNot: return absl::StrCat("(not ", Render(*n.left), ")");
     case FilterNode::Kind::kPort:
       return absl::StrCat(n.source ? "sport " : "dport ", kCmp[static_cast<int>(n.cmp)], " :", n.port);
+    case FilterNode::Kind::kNetns:
+      return absl::StrCat("netns ", n.netns);
     case FilterNode::Kind::kHost: {
       std::string addr = n.any_address ? "*"
                          : n.prefix.is_v6() ? absl::StrCat("[", n.prefix.ToString(), "/", n.prefix_len, "]")
@@ -281,10 +288,27 @@ class Parser {
     }
     if (word == "sport" || word == "dport") return ParsePortCondition(word == "sport");
     if (word == "src" || word == "dst") return ParseHostCondition(word == "src");
+    if (word == "netns") return ParseNetnsCondition();
     if (IsStateWord(t.text)) {
       return Error(t, absl::StrCat("'", t.text, "' must come before the rest of the filter, as in ss"));
     }
-    return Expected("a condition (sport, dport, src, dst, not, '(')");
+    return Expected("a condition (sport, dport, src, dst, netns, not, '(')");
+  }
+
+  // tcbscope's addition to ss's language: `netns NAME|INODE` selects the
+  // connections of one network namespace (agents run with --all-netns).
+  absl::StatusOr<std::unique_ptr<FilterNode>> ParseNetnsCondition() {
+    Advance();
+    if (!AtEnd() && (Peek().text == "=" || Peek().text == "==")) Advance();
+    if (AtEnd()) return Expected("a namespace name or inode after 'netns'");
+    auto n = std::make_unique<FilterNode>();
+    n->kind = FilterNode::Kind::kNetns;
+    n->netns = Peek().text;
+    if (n->netns == "(" || n->netns == ")") return Expected("a namespace name or inode after 'netns'");
+    uint64_t inode = 0;
+    if (absl::SimpleAtoi(n->netns, &inode)) n->netns_inode = inode;
+    Advance();
+    return n;
   }
 
   absl::StatusOr<std::unique_ptr<FilterNode>> ParsePortCondition(bool source) {

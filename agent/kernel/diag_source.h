@@ -39,8 +39,13 @@ class DiagSource {
  public:
   virtual ~DiagSource() = default;
   virtual absl::StatusOr<DumpResult> Dump(const DumpRequest& request, const DiagMessageCallback& on_socket) = 0;
-  // Network namespace inode of the sockets this source reports.
+  // Network namespace inode of the sockets this source reports (for a
+  // source spanning namespaces: the agent's own).
   virtual uint64_t netns() const = 0;
+  // The namespace (inode, name) of the message being delivered; valid only
+  // inside the Dump callback, on its thread.
+  virtual uint64_t CurrentNetns() const { return netns(); }
+  virtual std::string CurrentNetnsName() const { return ""; }
   // "kernel" or "replay:FILE".
   virtual std::string Describe() const = 0;
 };

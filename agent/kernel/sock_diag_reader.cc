@@ -4,12 +4,14 @@
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -105,6 +107,24 @@ absl::Status DumpFamily(mnl_socket* nl, uint8_t family, const DumpRequest& reque
 
 }  // namespace
 
+absl::Status RunInNetns(int netns_fd, const std::function<void()>& fn) {
+  if (netns_fd < 0) {
+    fn();
+    return absl::OkStatus();
+  }
+  absl::Status status;
+  std::thread t([&] {
+    // setns affects only this thread; it ends with the thread.
+    if (setns(netns_fd, CLONE_NEWNET) != 0) {
+      status = absl::ErrnoToStatus(errno, "entering a network namespace (setns; needs CAP_SYS_ADMIN)");
+      return;
+    }
+    fn();
+  });
+  t.join();
+  return status;
+}
+
 uint64_t CurrentNetnsInode() {
   struct stat st;
   if (stat("/proc/thread-self/ns/net", &st) != 0 && stat("/proc/self/ns/net", &st) != 0) return 0;
@@ -114,12 +134,32 @@ uint64_t CurrentNetnsInode() {
 SockDiagReader::SockDiagReader(std::shared_ptr<DumpRecorder> recorder)
     : recorder_(std::move(recorder)), netns_(CurrentNetnsInode()) {}
 
+SockDiagReader::SockDiagReader(int netns_fd, uint64_t inode) : netns_(inode), netns_fd_(netns_fd) {}
+
+SockDiagReader::~SockDiagReader() {
+  if (netns_fd_ >= 0) close(netns_fd_);
+}
+
+namespace {
+
+// A bound NETLINK_SOCK_DIAG socket in the namespace `netns_fd` (-1: ours).
+absl::StatusOr<MnlSocket> OpenDiagSocket(int netns_fd) {
+  MnlSocket nl;
+  absl::Status s = RunInNetns(netns_fd, [&] { nl.reset(mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC)); });
+  if (!s.ok()) return s;
+  if (!nl) return Errno("open netlink socket");
+  if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0) return Errno("bind");
+  return nl;
+}
+
+}  // namespace
+
 absl::StatusOr<DumpResult> SockDiagReader::Dump(const DumpRequest& request, const DiagMessageCallback& on_socket) {
   absl::Status last;
   for (int attempt = 0; attempt <= kEnobufsRetries; ++attempt) {
-    MnlSocket nl(mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC));
-    if (!nl) return Errno("open netlink socket");
-    if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0) return Errno("bind");
+    absl::StatusOr<MnlSocket> opened = OpenDiagSocket(netns_fd_);
+    if (!opened.ok()) return opened.status();
+    MnlSocket nl = std::move(*opened);
     const int fd = mnl_socket_get_fd(nl.get());
     const int rcvbuf = kSocketRcvbuf;
     // SO_RCVBUFFORCE passes rmem_max when privileged; fall back silently.
@@ -161,9 +201,9 @@ absl::StatusOr<std::optional<v1::Connection>> SockDiagReader::FindOne(const v1::
   if (local->family() != family || remote->family() != family) {
     return absl::InvalidArgumentError("sock_diag lookup: address family mismatch");
   }
-  MnlSocket nl(mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC));
-  if (!nl) return Errno("open netlink socket");
-  if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0) return Errno("bind");
+  absl::StatusOr<MnlSocket> opened = OpenDiagSocket(netns_fd_);
+  if (!opened.ok()) return opened.status();
+  MnlSocket nl = std::move(*opened);
 
   alignas(nlmsghdr) char req_buf[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(inet_diag_req_v2))] = {};
   nlmsghdr* nlh = mnl_nlmsg_put_header(req_buf);

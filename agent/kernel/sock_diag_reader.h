@@ -21,6 +21,13 @@ class SockDiagReader : public DiagSource {
  public:
   // `recorder` may be null. Reads the namespace inode once, here.
   explicit SockDiagReader(std::shared_ptr<DumpRecorder> recorder = nullptr);
+  // A reader of another network namespace: `netns_fd` (owned; an open
+  // /proc/PID/ns/net or /run/netns/NAME) is entered by a short-lived thread
+  // to open each netlink socket, which then stays in that namespace.
+  SockDiagReader(int netns_fd, uint64_t inode);
+  ~SockDiagReader() override;
+  SockDiagReader(const SockDiagReader&) = delete;
+  SockDiagReader& operator=(const SockDiagReader&) = delete;
 
   absl::StatusOr<DumpResult> Dump(const DumpRequest& request, const DiagMessageCallback& on_socket) override;
   uint64_t netns() const override { return netns_; }
@@ -34,7 +41,13 @@ class SockDiagReader : public DiagSource {
  private:
   std::shared_ptr<DumpRecorder> recorder_;
   uint64_t netns_ = 0;
+  int netns_fd_ = -1;
 };
+
+// Runs fn on a new thread that has entered the network namespace `netns_fd`
+// (fn runs on the calling thread when netns_fd < 0) and waits for it. Fails
+// when the namespace cannot be entered (CAP_SYS_ADMIN is needed).
+absl::Status RunInNetns(int netns_fd, const std::function<void()>& fn);
 
 // Inode of the calling thread's network namespace (/proc/thread-self/ns/net),
 // 0 if it cannot be read.

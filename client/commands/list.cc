@@ -111,8 +111,17 @@ class ListCommand : public Command {
  private:
   void PrintTable(const v1::ListResult& result, const Io& io) const {
     const bool many = result.hosts_size() > 1;
+    // An agent reading several namespaces (--all-netns) tags each connection;
+    // the column appears only when a host's connections span namespaces.
+    bool namespaces = false;
+    for (const v1::HostConnections& hc : result.hosts()) {
+      for (const v1::Connection& c : hc.connections()) {
+        if (c.netns() != hc.connections(0).netns() || !c.netns_name().empty()) namespaces = true;
+      }
+    }
     std::vector<TextTable::Column> cols;
     if (many) cols.push_back({"Host"});
+    if (namespaces) cols.push_back({"Netns"});
     cols.push_back({"State"});
     cols.push_back({"Recv-Q", TextTable::Align::kRight});
     cols.push_back({"Send-Q", TextTable::Align::kRight});
@@ -125,6 +134,7 @@ class ListCommand : public Command {
         std::vector<std::string> row;
         row.reserve(7);
         if (many) row.push_back(hc.host());
+        if (namespaces) row.push_back(c.netns_name().empty() ? absl::StrCat("net:[", c.netns(), "]") : c.netns_name());
         row.push_back(StateShortName(c.state()));
         row.push_back(absl::StrCat(c.recv_q()));
         row.push_back(absl::StrCat(c.send_q()));

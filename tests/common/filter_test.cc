@@ -123,6 +123,26 @@ TEST(FilterTest, DebugStringShowsTheTree) {
   EXPECT_EQ(f->DebugString(), "((sport = :1 or sport = :2) and src 198.51.100.0/24:*)");
 }
 
+TEST(FilterTest, NetnsByNameOrInode) {
+  v1::Connection pod = kSsh;
+  pod.set_netns(4026532301);
+  pod.set_netns_name("blue");
+  v1::Connection host = kSsh;
+  host.set_netns(4026531840);
+  EXPECT_TRUE(M("netns blue", pod));
+  EXPECT_FALSE(M("netns blue", host));
+  EXPECT_TRUE(M("netns = 4026532301", pod));
+  EXPECT_FALSE(M("netns 4026532301", host));
+  EXPECT_TRUE(M("not netns blue", host));
+  EXPECT_TRUE(M("netns blue and dport = :40000", pod));
+  EXPECT_FALSE(M("netns blue and dport = :40001", pod));
+  EXPECT_TRUE(M("( netns red or netns blue )", pod));
+  absl::StatusOr<Filter> missing = Filter::Parse("netns");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("namespace"), std::string::npos) << missing.status();
+  EXPECT_FALSE(Filter::Parse("netns )").ok());
+}
+
 TEST(FilterTest, StateWordsAndGroups) {
   auto states = [](const std::string& text, StateMask defaults = kDefaultStates) {
     absl::StatusOr<Filter> f = Filter::Parse(text);

@@ -187,7 +187,10 @@ TEST_F(FaultTest, HundredConcurrentSnapshots) {
     EXPECT_EQ(codes[i], grpc::StatusCode::OK) << "call " << i;
     EXPECT_GE(totals[i], 2u * kConnections) << "call " << i;
   }
-  EXPECT_LT(peak, before + 200) << "agent RSS went from " << before << " MiB to " << peak << " MiB";
+  // --max-dumps (4) snapshots are produced at once, the rest wait their turn:
+  // the peak is a few batches and buffers, not a hundred (measured: +27 MiB,
+  // about twice that under ASan).
+  EXPECT_LT(peak, before + 100) << "agent RSS went from " << before << " MiB to " << peak << " MiB";
   std::cout << "100 concurrent snapshots of " << 2 * kConnections << " sockets: agent RSS " << before << " -> peak "
             << peak << " MiB\n";
 }

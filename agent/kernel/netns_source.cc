@@ -1,0 +1,147 @@
+#include "agent/kernel/netns_source.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "agent/kernel/sock_diag_reader.h"
+
+namespace tcbscope::kernel {
+namespace {
+
+thread_local uint64_t t_current_inode = 0;
+thread_local const std::string* t_current_name = nullptr;
+
+constexpr char kNamedDir[] = "/run/netns";
+
+std::optional<uint64_t> InodeOf(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return std::nullopt;
+  return st.st_ino;
+}
+
+// Every namespace: named ones first (so they keep their names), then those
+// of running processes, each inode once.
+std::vector<NetnsEntry> Discover(const std::string& proc_root, const std::vector<NetnsEntry>& fixed, bool all) {
+  std::vector<NetnsEntry> out;
+  absl::flat_hash_map<uint64_t, size_t> seen;
+  auto add = [&](NetnsEntry e) {
+    if (seen.contains(e.inode)) return;
+    seen[e.inode] = out.size();
+    out.push_back(std::move(e));
+  };
+  for (const NetnsEntry& e : fixed) add(e);
+  if (!all) return out;
+  if (DIR* d = opendir(kNamedDir)) {
+    while (dirent* de = readdir(d)) {
+      if (de->d_name[0] == '.') continue;
+      const std::string path = absl::StrCat(kNamedDir, "/", de->d_name);
+      if (std::optional<uint64_t> ino = InodeOf(path)) add(NetnsEntry{*ino, de->d_name, path});
+    }
+    closedir(d);
+  }
+  if (DIR* d = opendir(proc_root.c_str())) {
+    while (dirent* de = readdir(d)) {
+      int pid = 0;
+      if (!absl::SimpleAtoi(de->d_name, &pid)) continue;
+      const std::string path = absl::StrCat(proc_root, "/", pid, "/ns/net");
+      if (std::optional<uint64_t> ino = InodeOf(path)) add(NetnsEntry{*ino, "", path});
+    }
+    closedir(d);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MultiNetnsSource>> MultiNetnsSource::Create(const std::vector<std::string>& specs,
+                                                                           bool all, std::string proc_root) {
+  std::unique_ptr<MultiNetnsSource> s(new MultiNetnsSource());
+  s->all_ = all;
+  s->proc_root_ = std::move(proc_root);
+  s->own_ = CurrentNetnsInode();
+  for (const std::string& spec : specs) {
+    const bool is_path = spec.find('/') != std::string::npos;
+    NetnsEntry e;
+    e.path = is_path ? spec : absl::StrCat(kNamedDir, "/", spec);
+    e.name = is_path ? "" : spec;
+    std::optional<uint64_t> ino = InodeOf(e.path);
+    if (!ino) return absl::InvalidArgumentError(absl::StrCat("--netns ", spec, ": ", e.path, " does not exist"));
+    // A network namespace file is on nsfs; compare with our own namespace's
+    // device to refuse a plain file.
+    struct stat st, own;
+    if (stat(e.path.c_str(), &st) != 0 || stat("/proc/self/ns/net", &own) != 0 || st.st_dev != own.st_dev) {
+      return absl::InvalidArgumentError(absl::StrCat("--netns ", spec, ": ", e.path, " is not a namespace"));
+    }
+    e.inode = *ino;
+    s->fixed_.push_back(std::move(e));
+  }
+  return s;
+}
+
+std::vector<NetnsEntry> MultiNetnsSource::Namespaces() const { return Discover(proc_root_, fixed_, all_); }
+
+uint64_t MultiNetnsSource::CurrentNetns() const { return t_current_inode != 0 ? t_current_inode : own_; }
+
+std::string MultiNetnsSource::CurrentNetnsName() const { return t_current_name ? *t_current_name : std::string(); }
+
+std::string MultiNetnsSource::Describe() const {
+  return all_ ? "kernel (every network namespace)" : absl::StrCat("kernel (", fixed_.size(), " network namespaces)");
+}
+
+absl::StatusOr<DumpResult> MultiNetnsSource::Dump(const DumpRequest& request, const DiagMessageCallback& on_socket) {
+  DumpResult total;
+  total.started = absl::Now();
+  for (const NetnsEntry& e : Namespaces()) {
+    const int fd = open(e.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      ++skipped_;  // gone since it was found
+      continue;
+    }
+    SockDiagReader reader(fd, e.inode);
+    t_current_inode = e.inode;
+    t_current_name = &e.name;
+    absl::StatusOr<DumpResult> r = reader.Dump(request, on_socket);
+    t_current_inode = 0;
+    t_current_name = nullptr;
+    if (!r.ok()) {
+      // The caller's own error (a reader gone) ends everything; a namespace
+      // that cannot be entered or read is skipped.
+      if (absl::IsCancelled(r.status())) return r.status();
+      ++skipped_;
+      continue;
+    }
+    total.sockets += r->sockets;
+    total.interrupted |= r->interrupted;
+  }
+  return total;
+}
+
+void MultiNetnsSource::ForEachNamespace(const std::function<void(const NetnsEntry&)>& fn) const {
+  for (const NetnsEntry& e : Namespaces()) {
+    const int fd = open(e.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    absl::Status s = RunInNetns(fd, [&] { fn(e); });
+    close(fd);
+    if (!s.ok()) ++skipped_;
+  }
+}
+
+absl::StatusOr<std::optional<v1::Connection>> MultiNetnsSource::FindOne(const v1::Connection& c) const {
+  for (const NetnsEntry& e : Namespaces()) {
+    if (e.inode != c.netns()) continue;
+    const int fd = open(e.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::optional<v1::Connection>();
+    SockDiagReader reader(fd, e.inode);
+    absl::StatusOr<std::optional<v1::Connection>> r = reader.FindOne(c);
+    if (r.ok() && r->has_value()) (*r)->set_netns_name(e.name);
+    return r;
+  }
+  return std::optional<v1::Connection>();
+}
+
+}  // namespace tcbscope::kernel

@@ -1,0 +1,143 @@
+// One agent in the root namespace reading the lab's namespaces
+// (--all-netns, --netns): every connection tagged with its namespace, and
+// the `netns` filter term selecting one.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tcbscope/v1/results.pb.h"
+#include "testing/lab.h"
+#include "testing/sockets.h"
+#include "testing/subprocess.h"
+
+namespace tcbscope {
+namespace {
+
+using testing::InNetns;
+using testing::Lab;
+using testing::SocketSet;
+
+class NetnsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string why = Lab::Unavailable();
+    if (!why.empty()) GTEST_SKIP() << "namespace tests skipped: " << why;
+    lab_ = std::make_unique<Lab>(2);
+    ASSERT_TRUE(lab_->ok()) << lab_->error();
+    sockets_ = std::make_unique<SocketSet>();
+    // Host 1 connects to a listener in host 2.
+    int lfd = -1;
+    ASSERT_TRUE(InNetns(lab_->Netns(2), [&] { b_port_ = sockets_->Listen(Lab::V4(2), 8, &lfd); }));
+    ASSERT_TRUE(InNetns(lab_->Netns(1), [&] { a_ = sockets_->Connect(Lab::V4(2), b_port_); }));
+    ASSERT_GE(sockets_->Accept(lfd), 0);
+    a_port_ = SocketSet::LocalPort(a_);
+    // And one on loopback in the root namespace, which --netns must leave out.
+    root_ = sockets_->EstablishedPair("127.0.0.1");
+  }
+  void TearDown() override {
+    sockets_.reset();
+    lab_.reset();
+  }
+
+  v1::ListResult List(const testing::AgentProcess& agent, const std::vector<std::string>& extra,
+                      std::string* text = nullptr) {
+    std::vector<std::string> argv = {testing::CliBinary(), "list", agent.address(), "-o", "json"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    testing::CommandResult r = testing::RunCommand(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    v1::ListResult out;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &out).ok()) << r.out << r.err;
+    if (text != nullptr) {
+      std::vector<std::string> targv = {testing::CliBinary(), "list", agent.address()};
+      targv.insert(targv.end(), extra.begin(), extra.end());
+      *text = testing::RunCommand(targv).out;
+    }
+    return out;
+  }
+
+  // Connections of the lab pair: the client end (local port a_port_) and
+  // the server end (remote port a_port_), with their namespace names.
+  void FindLabEnds(const v1::ListResult& r, std::string* client_ns, std::string* server_ns, int* root_seen) {
+    *root_seen = 0;
+    ASSERT_EQ(r.hosts_size(), 1);
+    for (const v1::Connection& c : r.hosts(0).connections()) {
+      if (c.local().address() == Lab::V4(1) && static_cast<int>(c.local().port()) == a_port_) *client_ns = c.netns_name();
+      if (c.remote().address() == Lab::V4(1) && static_cast<int>(c.remote().port()) == a_port_) *server_ns = c.netns_name();
+      if (static_cast<int>(c.local().port()) == root_.client_port || static_cast<int>(c.local().port()) == root_.server_port) {
+        if (c.local().address() == "127.0.0.1") ++*root_seen;
+      }
+    }
+  }
+
+  std::unique_ptr<Lab> lab_;
+  std::unique_ptr<SocketSet> sockets_;
+  int a_ = -1, a_port_ = 0, b_port_ = 0;
+  SocketSet::Pair root_;
+};
+
+TEST_F(NetnsTest, AllNetnsListsEveryNamespaceTagged) {
+  testing::AgentProcess agent({"--all-netns", "--events", "poll", "--seq", "off"});
+  ASSERT_TRUE(agent.ok()) << agent.error() << agent.Log();
+  std::string text;
+  v1::ListResult r = List(agent, {}, &text);
+  std::string client_ns, server_ns;
+  int root_seen = 0;
+  FindLabEnds(r, &client_ns, &server_ns, &root_seen);
+  EXPECT_EQ(client_ns, lab_->Netns(1));
+  EXPECT_EQ(server_ns, lab_->Netns(2));
+  EXPECT_EQ(root_seen, 2) << "the agent's own namespace is one of every namespace";
+  // The two lab ends carry different namespace inodes, both not the agent's.
+  uint64_t client_inode = 0, server_inode = 0;
+  for (const v1::Connection& c : r.hosts(0).connections()) {
+    if (c.netns_name() == lab_->Netns(1)) client_inode = c.netns();
+    if (c.netns_name() == lab_->Netns(2)) server_inode = c.netns();
+  }
+  EXPECT_NE(client_inode, 0u);
+  EXPECT_NE(client_inode, server_inode);
+  // The table shows the namespace column with the names.
+  EXPECT_NE(text.find("Netns"), std::string::npos) << text;
+  EXPECT_NE(text.find(lab_->Netns(2)), std::string::npos) << text;
+
+  // `netns NAME` selects one namespace; `netns INODE` the same.
+  for (const std::string& sel : {lab_->Netns(2), absl::StrCat(server_inode)}) {
+    v1::ListResult only = List(agent, {"netns", sel});
+    ASSERT_EQ(only.hosts_size(), 1);
+    EXPECT_GT(only.hosts(0).connections_size(), 0) << sel;
+    for (const v1::Connection& c : only.hosts(0).connections()) {
+      EXPECT_EQ(c.netns_name(), lab_->Netns(2)) << sel;
+      EXPECT_EQ(c.netns(), server_inode) << sel;
+    }
+  }
+
+  // The agent says it spans namespaces.
+  testing::CommandResult info = testing::RunCommand({testing::CliBinary(), "info", agent.address(), "-o", "json"});
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  v1::InfoResult parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(info.out, &parsed).ok()) << info.out;
+  ASSERT_EQ(parsed.hosts_size(), 1);
+  EXPECT_TRUE(parsed.hosts(0).info().capabilities().all_netns()) << info.out;
+}
+
+TEST_F(NetnsTest, NetnsReadsOnlyTheNamedOnes) {
+  testing::AgentProcess agent({"--netns", lab_->Netns(1), "--netns", lab_->Netns(2), "--events", "poll"});
+  ASSERT_TRUE(agent.ok()) << agent.error() << agent.Log();
+  v1::ListResult r = List(agent, {});
+  std::string client_ns, server_ns;
+  int root_seen = 0;
+  FindLabEnds(r, &client_ns, &server_ns, &root_seen);
+  EXPECT_EQ(client_ns, lab_->Netns(1));
+  EXPECT_EQ(server_ns, lab_->Netns(2));
+  EXPECT_EQ(root_seen, 0) << "the root namespace was not asked for";
+}
+
+TEST_F(NetnsTest, NetnsThatDoesNotExistIsRefusedAtStart) {
+  testing::CommandResult r =
+      testing::RunCommand({testing::AgentBinary(), "--listen", "127.0.0.1:0", "--netns", "tcbscope-no-such-ns"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("tcbscope-no-such-ns"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace tcbscope
