@@ -55,10 +55,12 @@ absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Create(const HostPort&
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  // Fail fast on a dead host instead of waiting out the whole deadline in
-  // reconnect backoff.
+  // Retry a lost agent soon (watch resumes within 2 s of its return). Not
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC also takes it as the shortest
+  // time a connection attempt may take, so a small value aborts handshakes
+  // that are merely slow ("tcp handshaker shutdown" from busy hosts).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   auto channel = grpc::CreateCustomChannel(host.ToString(), creds, args);
   return std::unique_ptr<AgentClient>(new AgentClient(host, options, std::move(channel), std::move(token)));
 }

@@ -22,7 +22,10 @@ deploy/docker/build.sh "$work/out" "${TCBSCOPE_DOCKER_BUILD_DIR:-build-docker}"
 "$work/out/usr/local/bin/tcbscope-agent" --help | grep -q -- '--listen' || fail "the built agent does not run"
 "$work/out/usr/local/bin/tcbscope" --help | grep -q 'correlate' || fail "the built CLI does not run"
 while read -r pkg; do
-  apt-cache policy "$pkg" | grep -q 'Candidate: [0-9]' || fail "runtime package $pkg has no install candidate"
+  # Captured first: grep -q would stop reading early, and pipefail would
+  # count apt-cache's broken pipe as the package missing.
+  policy=$(apt-cache policy "$pkg")
+  [[ $policy =~ Candidate:\ [0-9] ]] || fail "runtime package $pkg has no install candidate"
 done < "$work/out/runtime-packages"
 grep -qx 'libbpf1' "$work/out/runtime-packages" || fail "libbpf1 missing from the runtime packages"
 

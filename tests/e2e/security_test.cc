@@ -1,5 +1,7 @@
 // TLS, mutual TLS and bearer tokens, with certificates the test makes with
 // openssl: what must be refused is refused, and the right credentials work.
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -7,7 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpc_clients/health_client.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tcbscope/v1/inspector.grpc.pb.h"
 #include "tcbscope/v1/results.pb.h"
 #include "testing/subprocess.h"
 
@@ -96,6 +101,48 @@ TEST_F(SecurityTest, MutualTlsRequiresAClientCertificate) {
                                {"TCBSCOPE_TLS_CA=" + F("ca.pem"), "TCBSCOPE_TLS_CERT=" + F("client.pem"),
                                 "TCBSCOPE_TLS_KEY=" + F("client.key")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// The kubelet cannot present a client certificate: --health-listen gives it a
+// plaintext port that says SERVING and serves nothing else.
+TEST_F(SecurityTest, HealthListenServesOnlyHealthInPlaintext) {
+  // A free port (the agent binds it a moment later).
+  const int probe = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(sa);
+  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  ASSERT_EQ(getsockname(probe, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  const std::string health_addr = absl::StrCat("127.0.0.1:", ntohs(sa.sin_port));
+  close(probe);
+  AgentProcess agent({"--tls-cert", F("server.pem"), "--tls-key", F("server.key"), "--client-ca", F("ca.pem"),
+                      "--health-listen", health_addr});
+  ASSERT_TRUE(agent.ok()) << agent.error() << agent.Log();
+  auto channel = grpc::CreateChannel(health_addr, grpc::InsecureChannelCredentials());
+  {
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  {
+    auto inspector = v1::Inspector::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::HostInfo info;
+    EXPECT_EQ(inspector->GetHostInfo(&ctx, v1::GetHostInfoRequest(), &info).error_code(),
+              grpc::StatusCode::UNIMPLEMENTED)
+        << "the health port must not serve the Inspector";
+  }
+  // The main port still requires the client certificate.
+  EXPECT_EQ(Info(agent, {"--tls-ca", F("ca.pem")}).first, 3);
+  // A malformed --health-listen stops the agent at start.
+  CommandResult bad = RunCommand({testing::AgentBinary(), "--health-listen", "not-an-address"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
 
 TEST_F(SecurityTest, BearerToken) {
