@@ -1,11 +1,20 @@
 #include "agent/snapshot_streamer.h"
 
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/arena.h"
 #include "agent/kernel/inet_diag_parser.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 
 namespace tcbscope {
+namespace {
+
+// A batch of 1,000 connections with tcp_info takes about 0.6 MiB of objects.
+constexpr size_t kArenaBlockBytes = 1 << 20;
+
+}  // namespace
 
 StateMask RequestStates(const Filter& filter, bool listening, bool all) {
   StateMask defaults = kDefaultStates;
@@ -27,14 +36,27 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
   const uint32_t batch_size =
       request.batch_size() == 0 ? options.batch_size : std::min(request.batch_size(), options.batch_size);
 
-  v1::ConnectionBatch batch;
+  // Each batch lives in an arena that is reset once the batch is sent: no
+  // malloc/free per connection and sub-message (they were a tenth of the
+  // agent's CPU), and the memory is one block reused for every batch.
+  std::vector<char> block(kArenaBlockBytes);
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = block.data();
+  arena_options.initial_block_size = block.size();
+  arena_options.max_block_size = kArenaBlockBytes;
+  google::protobuf::Arena arena(arena_options);
+  v1::ConnectionBatch* batch_ptr = google::protobuf::Arena::CreateMessage<v1::ConnectionBatch>(&arena);
   uint64_t total = 0;
   bool interrupted_so_far = false;
   bool started = false;
   bool reader_gone = false;
   const bool match_all = filter.MatchesEverything();
 
-  auto stamp = [&](absl::Time t) { ToTimestamp(t, batch.mutable_captured_at()); };
+  absl::Time stamped_at;
+  auto stamp = [&](absl::Time t) {
+    stamped_at = t;
+    ToTimestamp(t, batch_ptr->mutable_captured_at());
+  };
   // The dump's start time is what every batch carries; it is known when the
   // first message arrives, so stamp lazily.
   const absl::Time before = absl::Now();
@@ -44,6 +66,7 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
       started = true;
     }
     if (m->nlmsg_flags & NLM_F_DUMP_INTR) interrupted_so_far = true;
+    v1::ConnectionBatch& batch = *batch_ptr;
     v1::Connection* c = batch.add_connections();
     absl::Status s = kernel::ParseInetDiagMessage(m, source.CurrentNetns(), c);
     if (!s.ok()) {
@@ -81,7 +104,9 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
         reader_gone = true;
         return absl::CancelledError("the client went away");
       }
-      batch.mutable_connections()->Clear();
+      arena.Reset();
+      batch_ptr = google::protobuf::Arena::CreateMessage<v1::ConnectionBatch>(&arena);
+      ToTimestamp(stamped_at, batch_ptr->mutable_captured_at());
     }
     return absl::OkStatus();
   };
@@ -89,6 +114,7 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
   if (reader_gone) return absl::CancelledError("the client went away");
   if (!result.ok()) return result.status();
   if (!started) stamp(result->started);
+  v1::ConnectionBatch& batch = *batch_ptr;
   batch.set_dump_interrupted(result->interrupted);
   batch.set_last(true);
   batch.set_total(total);

@@ -1,4 +1,15 @@
 // tcbscope: the CLI. Everything lives in the library; see client/cli.h.
+#include <malloc.h>
+
 #include "client/cli.h"
 
-int main(int argc, char** argv) { return tcbscope::RunCli(argc, argv); }
+int main(int argc, char** argv) {
+  // A 100k-socket listing passes ~100 MB through short-lived buffers (JSON
+  // batches of ~1 MB). Keep freed memory for reuse instead of returning it
+  // to the kernel and faulting it back in: half of the client's system time
+  // (docs/performance.md). The CLI is short-lived; `watch` allocates little.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_TOP_PAD, 16 << 20);
+  return tcbscope::RunCli(argc, argv);
+}

@@ -1,5 +1,7 @@
 #include "common/ip_address.h"
 
+#include <arpa/inet.h>
+
 #include "gtest/gtest.h"
 
 namespace tcbscope {
@@ -10,6 +12,23 @@ TEST(IpAddressTest, ParsesAndPrintsV4) {
   ASSERT_TRUE(a.ok());
   EXPECT_TRUE(a->is_v4());
   EXPECT_EQ(a->ToString(), "198.51.100.7");
+}
+
+// The fast IPv4 printer against inet_ntop: every value of each byte in
+// each position (edge digits 0, 9, 10, 99, 100, 255 among them).
+TEST(IpAddressTest, V4PrintsAsInetNtop) {
+  for (int pos = 0; pos < 4; ++pos) {
+    for (int v = 0; v < 256; ++v) {
+      uint8_t b[4] = {198, 51, 100, 7};
+      b[pos] = static_cast<uint8_t>(v);
+      char want[INET_ADDRSTRLEN];
+      ASSERT_NE(inet_ntop(AF_INET, b, want, sizeof(want)), nullptr);
+      EXPECT_EQ(IpAddress::V4(b).ToString(), want);
+    }
+  }
+  const uint8_t zeros[4] = {0, 0, 0, 0}, ones[4] = {255, 255, 255, 255};
+  EXPECT_EQ(IpAddress::V4(zeros).ToString(), "0.0.0.0");
+  EXPECT_EQ(IpAddress::V4(ones).ToString(), "255.255.255.255");
 }
 
 TEST(IpAddressTest, ParsesV6InCanonicalForm) {
