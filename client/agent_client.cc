@@ -22,7 +22,28 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view 
 
 std::string StatusCodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
 
-absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Create(const HostPort& host, const ClientOptions& options) {
+absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Create(const HostPort& host, const ClientOptions& given) {
+  ClientOptions options = given;
+  HostPort target = host;
+  if (given.config != nullptr) {
+    const Credentials* named = nullptr;
+    if (auto it = given.config->hosts.find(host.host); it != given.config->hosts.end()) {
+      target = it->second.address;
+      named = &it->second.credentials;
+    }
+    auto pick = [&](std::string* field, std::string Credentials::*member) {
+      if (!field->empty()) return;
+      if (named != nullptr && !(named->*member).empty()) {
+        *field = named->*member;
+      } else {
+        *field = given.config->defaults.*member;
+      }
+    };
+    pick(&options.tls_ca, &Credentials::tls_ca);
+    pick(&options.tls_cert, &Credentials::tls_cert);
+    pick(&options.tls_key, &Credentials::tls_key);
+    pick(&options.token_file, &Credentials::token_file);
+  }
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (!options.tls_ca.empty() || !options.tls_cert.empty()) {
     grpc::SslCredentialsOptions ssl;
@@ -61,7 +82,7 @@ absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Create(const HostPort&
   // that are merely slow ("tcp handshaker shutdown" from busy hosts).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  auto channel = grpc::CreateCustomChannel(host.ToString(), creds, args);
+  auto channel = grpc::CreateCustomChannel(target.ToString(), creds, args);
   return std::unique_ptr<AgentClient>(new AgentClient(host, options, std::move(channel), std::move(token)));
 }
 

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "client/client_config.h"
 #include "common/ip_address.h"
 #include "tcbscope/v1/inspector.grpc.pb.h"
 #include "tcbscope/v1/results.pb.h"
@@ -27,6 +28,10 @@ struct ClientOptions {
   std::string tls_cert;   // client certificate for mutual TLS (PEM file)
   std::string tls_key;
   std::string token_file; // bearer token sent as "authorization: Bearer ..."
+  // The configuration file, if any: a HOST named in it connects to its
+  // address, and credentials not set above come from its section, then from
+  // the file's top level (client_config.h).
+  std::shared_ptr<const ClientConfig> config;
 };
 
 class AgentClient {

@@ -1,9 +1,14 @@
 #include "client/cli.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <iterator>
+#include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "client/client_config.h"
 
 namespace tcbscope {
 namespace {
@@ -52,13 +57,16 @@ int ReportHostErrors(const std::vector<HostPort>& hosts, const std::vector<absl:
 
 namespace {
 
+// Global flags that take a value (as registered in RunCli).
+constexpr absl::string_view kValuedGlobalFlags[] = {"-o",       "--output",   "--timeout",    "--tls-ca",
+                                                    "--tls-cert", "--tls-key", "--token-file", "--config"};
+
 // The command word: the first argument that is neither a flag nor a global
 // flag's value. Empty when there is none.
 std::string CommandWord(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "-o" || a == "--output" || a == "--timeout" || a == "--tls-ca" || a == "--tls-cert" ||
-        a == "--tls-key" || a == "--token-file") {
+    if (std::find(std::begin(kValuedGlobalFlags), std::end(kValuedGlobalFlags), a) != std::end(kValuedGlobalFlags)) {
       ++i;
       continue;
     }
@@ -99,6 +107,10 @@ int RunCli(int argc, char** argv, const Io& io) {
   app.add_option("--tls-cert", global.client.tls_cert, "client certificate (PEM) for mutual TLS");
   app.add_option("--tls-key", global.client.tls_key, "client key (PEM) for mutual TLS");
   app.add_option("--token-file", global.client.token_file, "file holding a bearer token for the agents");
+  std::string config_path = EnvOr("TCBSCOPE_CONFIG", "");
+  const bool config_from_env = !config_path.empty();
+  CLI::Option* config_flag = app.add_option(
+      "--config", config_path, "configuration file: named hosts and credentials (default ~/.config/tcbscope/config)");
 
   std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
   for (const CommandEntry& e : kCommands) {
@@ -128,6 +140,19 @@ int RunCli(int argc, char** argv, const Io& io) {
   } else {
     PrintError(io, absl::StrCat("-o: '", output, "' is not an output format (table or json)"));
     return kExitUsage;
+  }
+  const bool named = config_from_env || config_flag->count() > 0;
+  absl::StatusOr<std::optional<ClientConfig>> config =
+      LoadClientConfig(named ? config_path : DefaultClientConfigPath(), named);
+  if (!config.ok()) {
+    PrintError(io, config.status().message());
+    return kExitUsage;
+  }
+  if (config->has_value()) {
+    global.client.config = std::make_shared<const ClientConfig>(**std::move(config));
+    if (global.client.config->timeout && app.get_option("--timeout")->count() == 0) {
+      timeout_text = absl::FormatDuration(*global.client.config->timeout);
+    }
   }
   if (!absl::ParseDuration(timeout_text, &global.client.timeout) || global.client.timeout <= absl::ZeroDuration()) {
     PrintError(io, absl::StrCat("--timeout: '", timeout_text, "' is not a positive duration (e.g. 3s)"));

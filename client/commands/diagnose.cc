@@ -88,7 +88,14 @@ class DiagnoseCommand : public Command {
       PrintError(io, absl::StrCat("--probe-timeout: '", probe_timeout_text_, "' is not a duration up to 30s"));
       return kExitUsage;
     }
-    absl::StatusOr<IpAddress> target_addr = Resolve(target->host);
+    // A host named in the configuration file is reached at its address.
+    std::string b_address = target->host;
+    if (global.client.config != nullptr) {
+      if (auto it = global.client.config->hosts.find(b_address); it != global.client.config->hosts.end()) {
+        b_address = it->second.address.host;
+      }
+    }
+    absl::StatusOr<IpAddress> target_addr = Resolve(b_address);
     if (!target_addr.ok()) {
       PrintError(io, absl::StrCat("HOST_B: ", target_addr.status().message()));
       return kExitUsage;

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -101,6 +102,42 @@ TEST_F(SecurityTest, MutualTlsRequiresAClientCertificate) {
                                {"TCBSCOPE_TLS_CA=" + F("ca.pem"), "TCBSCOPE_TLS_CERT=" + F("client.pem"),
                                 "TCBSCOPE_TLS_KEY=" + F("client.key")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// The configuration file names a host and its credentials: `tcbscope info
+// lab-agent` then needs no flags; a flag still wins over the file.
+TEST_F(SecurityTest, ConfigFileNamesHostsAndCredentials) {
+  AgentProcess agent({"--tls-cert", F("server.pem"), "--tls-key", F("server.key"), "--client-ca", F("ca.pem"),
+                      "--token-file", F("token")});
+  ASSERT_TRUE(agent.ok()) << agent.error();
+  // Relative paths resolve against the file's directory (the PKI's).
+  std::ofstream(F("config")) << "# made by security_test\n"
+                             << "tls-ca = ca.pem\n"
+                             << "timeout = 5s\n"
+                             << "[host lab-agent]\n"
+                             << "address = " << agent.address() << "\n"
+                             << "tls-cert = client.pem\n"
+                             << "tls-key = client.key\n"
+                             << "token-file = token\n";
+  const std::vector<std::string> env = {"TCBSCOPE_CONFIG=" + F("config")};
+  CommandResult r = RunCommand({testing::CliBinary(), "info", "lab-agent", "-o", "json"}, 30000, env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"host\":\"lab-agent:7411\""), std::string::npos) << r.out;
+  // --config names it as well.
+  r = RunCommand({testing::CliBinary(), "--config", F("config"), "info", "lab-agent"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // The command line wins: a CA that did not sign the agent is refused.
+  r = RunCommand({testing::CliBinary(), "info", "lab-agent", "--tls-ca", F("other-ca.pem")}, 30000, env);
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  // A broken file: one line naming file and line, exit 2, nothing contacted.
+  std::ofstream(F("bad-config")) << "tls-ca = ca.pem\nshade = blue\n";
+  r = RunCommand({testing::CliBinary(), "info", "lab-agent"}, 30000, {"TCBSCOPE_CONFIG=" + F("bad-config")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(F("bad-config") + ":2:"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // Named but missing: an error, not silently no configuration.
+  r = RunCommand({testing::CliBinary(), "info", "lab-agent"}, 30000, {"TCBSCOPE_CONFIG=" + F("no-such-config")});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
 }
 
 // The kubelet cannot present a client certificate: --health-listen gives it a
