@@ -78,10 +78,12 @@ class EventTracker {
   // `reason_name` names a reset reason value ("" when unknown); may be null.
   EventTracker(Lookup lookup, std::function<std::string(uint32_t)> reason_name);
 
-  // Records every socket of `snap` (replacing what is known of them).
+  // Records every socket of `snap` (replacing what is known of them), without
+  // their tcp_info and sequence numbers: events carry identity and state.
   void Seed(const Snapshot& snap, absl::Time now);
   // Forgets everything (no one watches).
   void Clear();
+  bool empty() const { return known_.empty() && gone_.empty() && pending_.empty() && time_wait_.empty(); }
 
   // Applies one record; appends the resulting events (zero or more) to `out`.
   void Apply(const tcb_event& r, absl::Time t, HubEvents* out);

@@ -1,5 +1,7 @@
 #include "agent/inspector_service.h"
 
+#include <malloc.h>
+
 #include "absl/strings/str_cat.h"
 #include "agent/kernel/host_facts.h"
 #include "agent/kernel/proc_owners.h"
@@ -175,6 +177,10 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
     return write(&e, t);
   };
   if (!send_snapshot(*subscribed->second, false, hub->LatestTime())) return grpc::Status::OK;
+  // Sent: a long stream must not hold a copy of the table, nor the agent
+  // the pages it took (100k sockets: ~90 MB).
+  subscribed->second.reset();
+  malloc_trim(0);
 
   std::vector<std::shared_ptr<const HubEvent>> events;
   const absl::Duration wait = std::min(options_.heartbeat, absl::Seconds(1));

@@ -1,5 +1,7 @@
 #include "agent/watch_hub.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "agent/kernel/inet_diag_parser.h"
@@ -85,7 +87,8 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
     absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Dump();
     if (!snap.ok()) return snap.status();
     tracker_.Seed(**snap, absl::Now());
-    latest_ = *snap;
+    // The tracker holds what it needs; a second copy of the table would
+    // double the memory of watching (resyncs dump afresh).
     latest_time_ = absl::Now();
     subs_.push_back(sub);
     return std::make_pair(sub, *snap);
@@ -117,12 +120,10 @@ void WatchHub::Unsubscribe(const std::shared_ptr<Subscription>& s) {
 std::shared_ptr<const Snapshot> WatchHub::LatestSnapshot() {
   if (events_) {
     absl::StatusOr<std::shared_ptr<const Snapshot>> fresh = Dump();
+    if (!fresh.ok()) return nullptr;
     absl::MutexLock lock(&mu_);
-    if (fresh.ok()) {
-      latest_ = *fresh;
-      latest_time_ = absl::Now();
-    }
-    return latest_;
+    latest_time_ = absl::Now();
+    return *fresh;
   }
   absl::MutexLock lock(&mu_);
   return latest_;
@@ -164,7 +165,11 @@ void WatchHub::Poll() {
   {
     absl::MutexLock lock(&mu_);
     if (subs_.empty()) {
-      latest_.reset();  // nobody watches: hold no snapshot
+      // Nobody watches: hold no snapshot, and give its memory back.
+      if (latest_) {
+        latest_.reset();
+        malloc_trim(0);
+      }
       return;
     }
   }
@@ -241,8 +246,11 @@ void WatchHub::RunEvents() {
     const absl::Time now = absl::Now();
     absl::MutexLock lock(&mu_);
     if (subs_.empty()) {
-      tracker_.Clear();
-      latest_.reset();
+      if (!tracker_.empty()) {
+        // Nobody watches any more: forget the table and give its memory back.
+        tracker_.Clear();
+        malloc_trim(0);
+      }
       lost_seen_ = lost;
       continue;
     }

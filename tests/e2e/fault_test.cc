@@ -60,18 +60,28 @@ TEST_F(FaultTest, AgentKilledMidStreamIsReported) {
   const absl::Time t0 = absl::Now();
   testing::CommandResult full =
       testing::RunCommand({testing::CliBinary(), "list", agent->address(), "-a", "-i", "-o", "json"}, 60000);
-  const absl::Duration took = absl::Now() - t0;
+  absl::Duration delay = (absl::Now() - t0) / 3;
   ASSERT_EQ(full.exit_code, 0) << full.err;
-  ASSERT_GT(took, absl::Milliseconds(150)) << "a snapshot of 10,000 sockets in batches of 1 is too fast to interrupt";
+  // The machine's load changes between runs: a snapshot that finished before
+  // the kill is tried again with an earlier kill.
   testing::CommandResult cut;
-  std::thread t([&] {
-    cut = testing::RunCommand({testing::CliBinary(), "list", agent->address(), "-a", "-i", "-o", "json"}, 60000);
-  });
-  absl::SleepFor(took / 3);
-  kill(agent->pid(), SIGKILL);
-  t.join();
+  std::string address;
+  for (int attempt = 0; attempt < 6; ++attempt, delay = delay / 2) {
+    if (attempt > 0) {
+      agent = std::make_unique<AgentProcess>(std::vector<std::string>{"--batch-size", "1"});
+      ASSERT_TRUE(agent->ok()) << agent->error();
+    }
+    address = agent->address();
+    std::thread t([&] {
+      cut = testing::RunCommand({testing::CliBinary(), "list", address, "-a", "-i", "-o", "json"}, 60000);
+    });
+    absl::SleepFor(delay);
+    kill(agent->pid(), SIGKILL);
+    t.join();
+    if (cut.exit_code != 0) break;
+  }
   EXPECT_EQ(cut.exit_code, 3) << cut.err;
-  EXPECT_NE(cut.err.find(agent->address()), std::string::npos) << cut.err;
+  EXPECT_NE(cut.err.find(address), std::string::npos) << cut.err;
   // The document is still one valid JSON document naming the host's error.
   v1::ListResult doc;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(cut.out, &doc).ok()) << cut.out.substr(0, 300);
@@ -227,21 +237,22 @@ TEST_F(FaultTest, ClientsThatNeverReadCostBoundedMemory) {
 }
 
 TEST_F(FaultTest, PastMaxCallsIsRefusedAtOnce) {
-  Farm();
-  AgentProcess agent({"--max-calls", "2"});
+  AgentProcess agent({"--max-calls", "2", "--events", "poll"});
   ASSERT_TRUE(agent.ok());
-  // Two snapshots that never read hold both slots.
+  // Two watch streams that never read hold both slots (a watch never ends on
+  // its own, unlike a snapshot that may fit in the transport's buffers).
   std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
-  std::vector<std::unique_ptr<grpc::ClientReader<v1::ConnectionBatch>>> readers;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::WatchEvent>>> readers;
   auto stub = v1::Inspector::NewStub(grpc::CreateChannel(agent.address(), grpc::InsecureChannelCredentials()));
   for (int i = 0; i < 2; ++i) {
     ctxs.push_back(std::make_unique<grpc::ClientContext>());
-    v1::ListConnectionsRequest req;
-    req.set_all(true);
-    req.set_tcp_info(true);
-    readers.push_back(stub->ListConnections(ctxs.back().get(), req));
+    readers.push_back(stub->WatchConnections(ctxs.back().get(), v1::WatchConnectionsRequest()));
   }
-  absl::SleepFor(absl::Milliseconds(500));
+  // Both are in when each has had its first message.
+  for (auto& r : readers) {
+    v1::WatchEvent e;
+    ASSERT_TRUE(r->Read(&e));
+  }
   testing::CommandResult r = testing::RunCommand({testing::CliBinary(), "info", agent.address()}, 30000);
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_NE(r.err.find("busy"), std::string::npos) << r.err;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <map>
@@ -168,11 +169,13 @@ TEST_P(WatchE2eTest, FiftyWatchersAllSeeEveryEvent) {
   std::vector<std::unique_ptr<Stream>> streams;
   for (int i = 0; i < kWatchers; ++i) streams.push_back(std::make_unique<Stream>(agent_->address(), filter));
   std::vector<int> added(kWatchers, 0), removed(kWatchers, 0);
+  std::vector<std::atomic<bool>> subscribed(kWatchers);
   std::vector<std::thread> readers;
   for (int i = 0; i < kWatchers; ++i) {
     readers.emplace_back([&, i] {
       v1::WatchEvent e;
       while (streams[i]->reader->Read(&e)) {
+        if (e.has_snapshot() && e.snapshot().last()) subscribed[i] = true;
         added[i] += e.has_added();
         removed[i] += e.has_removed();
         if (added[i] == kConnections && removed[i] == kConnections) break;
@@ -180,7 +183,14 @@ TEST_P(WatchE2eTest, FiftyWatchersAllSeeEveryEvent) {
       streams[i]->ctx.TryCancel();
     });
   }
-  usleep(1000000);  // every stream subscribed
+  // Every stream has its snapshot: what follows is news to all of them.
+  if (!testing::WaitFor(
+          [&] { return std::all_of(subscribed.begin(), subscribed.end(), [](const auto& b) { return b.load(); }); },
+          30000)) {
+    for (auto& st : streams) st->ctx.TryCancel();
+    for (auto& t : readers) t.join();
+    FAIL() << "not every watcher got its snapshot within 30 s";
+  }
   std::vector<int> fds;
   for (int i = 0; i < kConnections; ++i) {
     fds.push_back(sockets_.Connect("127.0.0.1", port));

@@ -80,7 +80,7 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
   if (!e) return 0;
   __builtin_memset(e, 0, sizeof(*e));
   if (!from_sock(e, sk)) {
-    bpf_ringbuf_discard(e, 0);
+    bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
     return 0;
   }
   e->kind = TCB_EVENT_STATE;
@@ -108,7 +108,7 @@ int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb, in
   if (!e) return 0;
   __builtin_memset(e, 0, sizeof(*e));
   if (!from_sock(e, sk)) {
-    bpf_ringbuf_discard(e, 0);
+    bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
     return 0;
   }
   e->kind = TCB_EVENT_RETRANSMIT;
@@ -156,21 +156,23 @@ static __always_inline int from_segment(struct tcb_event *e, const struct sk_buf
 
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb, const enum sk_rst_reason reason) {
-  struct tcb_event *e = reserve();
-  if (!e) return 0;
-  __builtin_memset(e, 0, sizeof(*e));
-  int ok = 0;
+  /* The namespace first: with many agents on one kernel (one per container
+   * or lab host), every program sees every reset, and reserving ring buffer
+   * space only to discard it costs each of them a consumer wake-up. */
   __u32 ns = 0;
   if (sk) {
     ns = sock_netns(sk);
-    ok = from_sock(e, sk);
   } else if (skb) {
     struct net_device *dev = BPF_CORE_READ(skb, dev);
     if (dev) ns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
-    ok = from_segment(e, skb);
   }
-  if (!ok || (target_netns && ns != target_netns)) {
-    bpf_ringbuf_discard(e, 0);
+  if (target_netns && ns != target_netns) return 0;
+  struct tcb_event *e = reserve();
+  if (!e) return 0;
+  __builtin_memset(e, 0, sizeof(*e));
+  const int ok = sk ? from_sock(e, sk) : (skb ? from_segment(e, skb) : 0);
+  if (!ok) {
+    bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
     return 0;
   }
   e->kind = TCB_EVENT_RESET_SENT;
@@ -189,7 +191,7 @@ int BPF_PROG(on_receive_reset, struct sock *sk) {
   if (!e) return 0;
   __builtin_memset(e, 0, sizeof(*e));
   if (!from_sock(e, sk)) {
-    bpf_ringbuf_discard(e, 0);
+    bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
     return 0;
   }
   e->kind = TCB_EVENT_RESET_RECV;
