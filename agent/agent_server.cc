@@ -202,6 +202,7 @@ absl::Status RunAgent(const AgentConfig& config) {
 
   std::unique_ptr<WatchHub> hub;
   std::unique_ptr<kernel::BpfSeqReader> seq;
+  std::unique_ptr<kernel::BpfFilesReader> files_reader;
   if (!options.replay) {
     WatchOptions watch;
     absl::ParseDuration(config.poll_interval, &watch.poll_interval);
@@ -251,6 +252,16 @@ absl::Status RunAgent(const AgentConfig& config) {
       }
     } else {
       options.notes.push_back("sequence numbers: off (--seq off)");
+    }
+    // Owners (-p): the kernel's walk of the file tables when BPF loads; the
+    // /proc walk otherwise (same answer, ten times the time at 100k sockets).
+    absl::StatusOr<std::unique_ptr<kernel::BpfFilesReader>> files = kernel::BpfFilesReader::Open();
+    if (files.ok()) {
+      files_reader = std::move(*files);
+      options.files = files_reader.get();
+      Log(LogLevel::kInfo, "owners: BPF iter/task_file");
+    } else {
+      Log(LogLevel::kInfo, absl::StrCat("owners: /proc, because ", files.status().message()));
     }
   }
   ProbeOptions probe;

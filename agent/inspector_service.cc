@@ -85,7 +85,15 @@ grpc::Status InspectorService::ListConnections(grpc::ServerContext* context, con
   }
   std::unique_ptr<kernel::SocketOwners> owners;
   if (request->owners() && !options_.replay) {
-    owners = std::make_unique<kernel::SocketOwners>(kernel::SocketOwners::Scan(options_.proc_root));
+    if (options_.files != nullptr) {
+      absl::StatusOr<kernel::SocketOwners> from_bpf = kernel::SocketOwners::FromBpf(*options_.files);
+      if (from_bpf.ok()) {
+        owners = std::make_unique<kernel::SocketOwners>(*std::move(from_bpf));
+      } else {
+        Log(LogLevel::kWarning, absl::StrCat("owners: ", from_bpf.status().message(), "; reading /proc instead"));
+      }
+    }
+    if (!owners) owners = std::make_unique<kernel::SocketOwners>(kernel::SocketOwners::Scan(options_.proc_root));
   }
   // The sequence pass runs first: a socket the dump then finds is either in
   // it or newer than it (and goes without numbers), never misjoined.

@@ -31,6 +31,7 @@ struct ServiceOptions {
   bool replay = false;              // the source is a recording: no owners, no counters
   WatchHub* hub = nullptr;          // change source for WatchConnections; null: none
   kernel::BpfSeqReader* seq = nullptr;  // sequence numbers; null: none
+  kernel::BpfFilesReader* files = nullptr;  // owners from BPF; null: from proc_root
   // When the source spans namespaces: the sequence pass runs in each.
   kernel::MultiNetnsSource* netns = nullptr;
   Prober* prober = nullptr;             // Probe; null or not allowed: PERMISSION_DENIED

@@ -1,5 +1,6 @@
 #include "agent/kernel/bpf_programs.h"
 
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "tcb_events.skel.h"
+#include "tcb_files.skel.h"
 #include "tcb_seq.skel.h"
 #endif
 
@@ -44,6 +46,11 @@ absl::StatusOr<std::unique_ptr<BpfEventReader>> BpfEventReader::Open(uint64_t) {
 }
 
 absl::StatusOr<std::unique_ptr<BpfSeqReader>> BpfSeqReader::Open() {
+  return absl::UnimplementedError(
+      "BPF programs not built into this agent (the build lacked clang, bpftool, libbpf or kernel BTF)");
+}
+
+absl::StatusOr<std::unique_ptr<BpfFilesReader>> BpfFilesReader::Open() {
   return absl::UnimplementedError(
       "BPF programs not built into this agent (the build lacked clang, bpftool, libbpf or kernel BTF)");
 }
@@ -145,6 +152,72 @@ class EventReaderImpl : public BpfEventReader {
   absl::flat_hash_map<uint32_t, std::string> reasons_;
 };
 
+// Runs an iterator once and hands each fixed-size record to `on_record`.
+// EAGAIN (the kernel restarting a walk interrupted by changes) ends the read
+// with what was read so far, which stays valid.
+template <typename Record>
+absl::Status ReadIterRecords(bpf_link* link, absl::string_view what,
+                             const std::function<void(const Record&)>& on_record) {
+  const int fd = bpf_iter_create(bpf_link__fd(link));
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat(what, ": create"));
+  std::vector<char> buf(256 * sizeof(Record));
+  size_t have = 0;
+  absl::Status status;
+  while (true) {
+    const ssize_t n = read(fd, buf.data() + have, buf.size() - have);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      status = absl::ErrnoToStatus(errno, absl::StrCat(what, ": read"));
+      break;
+    }
+    if (n == 0) break;
+    have += static_cast<size_t>(n);
+    size_t off = 0;
+    for (; off + sizeof(Record) <= have; off += sizeof(Record)) {
+      Record r;
+      std::memcpy(&r, buf.data() + off, sizeof(r));
+      on_record(r);
+    }
+    std::memmove(buf.data(), buf.data() + off, have - off);
+    have -= off;
+  }
+  close(fd);
+  return status;
+}
+
+class FilesReaderImpl : public BpfFilesReader {
+ public:
+  ~FilesReaderImpl() override {
+    if (link_ != nullptr) bpf_link__destroy(link_);
+    if (skel_ != nullptr) tcb_files__destroy(skel_);
+  }
+
+  absl::Status Init() {
+    // The program reports task->tgid: the pid the initial pid namespace sees.
+    struct stat st;
+    if (stat("/proc/self/ns/pid", &st) != 0 || st.st_ino != kInitialPidNamespaceInode) {
+      return absl::FailedPreconditionError(
+          "BPF iter/task_file: the agent is not in the host's pid namespace (owners from /proc instead)");
+    }
+    SilenceLibbpfOnce();
+    skel_ = tcb_files__open_and_load();
+    if (skel_ == nullptr) return LoadError("BPF iter/task_file: load", errno);
+    link_ = bpf_program__attach_iter(skel_->progs.dump_files, nullptr);
+    if (link_ == nullptr) return LoadError("BPF iter/task_file: attach", errno);
+    return absl::OkStatus();
+  }
+
+  absl::Status Read(const std::function<void(const tcb_file_record&)>& on_socket) override {
+    return ReadIterRecords(link_, "BPF iter/task_file", on_socket);
+  }
+
+ private:
+  // PROC_PID_INIT_INO in the kernel: the initial pid namespace's inode.
+  static constexpr ino_t kInitialPidNamespaceInode = 0xEFFFFFFCU;
+  tcb_files* skel_ = nullptr;
+  bpf_link* link_ = nullptr;
+};
+
 class SeqReaderImpl : public BpfSeqReader {
  public:
   ~SeqReaderImpl() override {
@@ -163,33 +236,7 @@ class SeqReaderImpl : public BpfSeqReader {
 
   absl::Status Read(const std::function<void(const tcb_seq_record&)>& on_socket) override {
     // The iterator walks the namespace of the thread that creates it.
-    const int fd = bpf_iter_create(bpf_link__fd(link_));
-    if (fd < 0) return absl::ErrnoToStatus(errno, "BPF iter/tcp: create");
-    std::vector<char> buf(256 * sizeof(tcb_seq_record));
-    size_t have = 0;
-    absl::Status status;
-    while (true) {
-      const ssize_t n = read(fd, buf.data() + have, buf.size() - have);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        // EAGAIN: the kernel restarts a bucket walk interrupted by changes;
-        // what was read so far stays valid.
-        status = absl::ErrnoToStatus(errno, "BPF iter/tcp: read");
-        break;
-      }
-      if (n == 0) break;
-      have += static_cast<size_t>(n);
-      size_t off = 0;
-      for (; off + sizeof(tcb_seq_record) <= have; off += sizeof(tcb_seq_record)) {
-        tcb_seq_record r;
-        std::memcpy(&r, buf.data() + off, sizeof(r));
-        on_socket(r);
-      }
-      std::memmove(buf.data(), buf.data() + off, have - off);
-      have -= off;
-    }
-    close(fd);
-    return status;
+    return ReadIterRecords(link_, "BPF iter/tcp", on_socket);
   }
 
  private:
@@ -204,6 +251,13 @@ absl::StatusOr<std::unique_ptr<BpfEventReader>> BpfEventReader::Open(uint64_t ne
   absl::Status s = r->Init(netns);
   if (!s.ok()) return s;
   return std::unique_ptr<BpfEventReader>(std::move(r));
+}
+
+absl::StatusOr<std::unique_ptr<BpfFilesReader>> BpfFilesReader::Open() {
+  auto r = std::make_unique<FilesReaderImpl>();
+  absl::Status s = r->Init();
+  if (!s.ok()) return s;
+  return std::unique_ptr<BpfFilesReader>(std::move(r));
 }
 
 absl::StatusOr<std::unique_ptr<BpfSeqReader>> BpfSeqReader::Open() {

@@ -56,6 +56,17 @@ class BpfSeqReader {
   virtual absl::Status Read(const std::function<void(const tcb_seq_record&)>& on_socket) = 0;
 };
 
+// Socket owners from a BPF iter/task_file program: one pass over every
+// process's file table in the kernel, instead of a readlink per descriptor
+// under /proc. Pids are as the initial pid namespace sees them, so Open()
+// refuses (and the /proc walk is used) when the agent runs in another one.
+class BpfFilesReader {
+ public:
+  static absl::StatusOr<std::unique_ptr<BpfFilesReader>> Open();
+  virtual ~BpfFilesReader() = default;
+  virtual absl::Status Read(const std::function<void(const tcb_file_record&)>& on_socket) = 0;
+};
+
 // The wall-clock time of a bpf_ktime_get_ns() value (CLOCK_MONOTONIC).
 absl::Time MonotonicToTime(uint64_t monotonic_ns);
 uint64_t MonotonicNowNs();

@@ -89,6 +89,23 @@ SocketOwners SocketOwners::Scan(const std::string& proc_root) {
   return out;
 }
 
+absl::StatusOr<SocketOwners> SocketOwners::FromBpf(BpfFilesReader& reader) {
+  SocketOwners out;
+  absl::flat_hash_map<uint32_t, uint32_t> process_index;  // tgid → index into processes_
+  absl::Status s = reader.Read([&](const tcb_file_record& r) {
+    auto [it, inserted] = process_index.try_emplace(r.tgid, static_cast<uint32_t>(out.processes_.size()));
+    if (inserted) {
+      out.processes_.push_back({r.tgid, std::string(r.comm, strnlen(r.comm, sizeof(r.comm)))});
+      ++out.processes_scanned_;
+    }
+    const Ref ref{it->second, r.fd};
+    auto [at, fresh] = out.by_inode_.try_emplace(r.inode, ref);
+    if (!fresh) out.extra_[r.inode].push_back(ref);
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 void SocketOwners::Fill(uint64_t inode, v1::Connection* c) const {
   if (inode == 0) return;
   auto add = [&](const Ref& r) {

@@ -1,5 +1,5 @@
 // Which processes hold which sockets: socket inode → (pid, comm, fd), from one
-// scan of /proc/*/fd.
+// scan of /proc/*/fd, or from one BPF iter/task_file pass.
 //
 // A process that exits or hides its fds mid-scan (EACCES, ENOENT) is skipped:
 // its sockets are then shown without an owner, never dropped. Reading other
@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "agent/kernel/bpf_programs.h"
 #include "tcbscope/v1/inspector.pb.h"
 
 namespace tcbscope::kernel {
@@ -20,6 +22,10 @@ class SocketOwners {
  public:
   // Scans `proc_root` (normally "/proc"; tests may point at a copy).
   static SocketOwners Scan(const std::string& proc_root = "/proc");
+  // The same map from the kernel's own walk of every file table (BPF
+  // iter/task_file): no readlink per descriptor. processes_scanned() then
+  // counts the processes holding sockets.
+  static absl::StatusOr<SocketOwners> FromBpf(BpfFilesReader& reader);
 
   // Appends the owners of socket `inode` to `c` (nothing if unknown or 0).
   void Fill(uint64_t inode, v1::Connection* c) const;

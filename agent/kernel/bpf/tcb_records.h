@@ -55,4 +55,13 @@ struct tcb_seq_record {
   __u64 bytes_received;
 };
 
+/* One socket held open by a process (thread group), from the iter/task_file
+ * program: the socket's inode is what sock_diag reports as idiag_inode. */
+struct tcb_file_record {
+  __u64 inode;
+  __u32 tgid;
+  __u32 fd;
+  char comm[16];
+};
+
 #endif /* TCBSCOPE_AGENT_KERNEL_BPF_TCB_RECORDS_H_ */
