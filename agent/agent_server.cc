@@ -166,6 +166,7 @@ absl::Status RunAgent(const AgentConfig& config) {
           kernel::MultiNetnsSource::Create(config.netns, config.all_netns);
       if (!m.ok()) return m.status();
       multi = m->get();
+      options.netns = multi;
       Log(LogLevel::kInfo, absl::StrCat("reading ", (*m)->Describe(), ": ", (*m)->Namespaces().size(),
                                         " namespaces now"));
       source = std::move(*m);
@@ -241,7 +242,6 @@ absl::Status RunAgent(const AgentConfig& config) {
       if (opened.ok()) {
         seq = std::move(*opened);
         options.seq = seq.get();
-        options.netns = multi;
         Log(LogLevel::kInfo, "sequence numbers: BPF iter/tcp");
       } else if (config.seq == "bpf") {
         return absl::FailedPreconditionError(absl::StrCat("--seq bpf: ", opened.status().message()));

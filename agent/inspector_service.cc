@@ -67,7 +67,7 @@ grpc::Status InspectorService::GetHostInfo(grpc::ServerContext* context, const v
   }
   caps->set_owners(!options_.replay);
   caps->set_probe(options_.prober != nullptr && options_.prober->allowed());
-  caps->set_all_netns(source_->Describe().find("namespace") != std::string::npos);
+  caps->set_all_netns(options_.netns != nullptr);
   for (const std::string& n : options_.notes) caps->add_notes(n);
   if (options_.replay) caps->add_notes("serving a recording: no owners, no counters");
   return grpc::Status::OK;

@@ -32,7 +32,8 @@ struct ServiceOptions {
   WatchHub* hub = nullptr;          // change source for WatchConnections; null: none
   kernel::BpfSeqReader* seq = nullptr;  // sequence numbers; null: none
   kernel::BpfFilesReader* files = nullptr;  // owners from BPF; null: from proc_root
-  // When the source spans namespaces: the sequence pass runs in each.
+  // The source, when it spans namespaces (--all-netns, --netns): the
+  // sequence pass runs in each, and GetHostInfo says so.
   kernel::MultiNetnsSource* netns = nullptr;
   Prober* prober = nullptr;             // Probe; null or not allowed: PERMISSION_DENIED
   uint32_t max_calls = 128;             // calls in progress at once; more: RESOURCE_EXHAUSTED

@@ -68,14 +68,12 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
     if (m->nlmsg_flags & NLM_F_DUMP_INTR) interrupted_so_far = true;
     v1::ConnectionBatch& batch = *batch_ptr;
     v1::Connection* c = batch.add_connections();
-    absl::Status s = kernel::ParseInetDiagMessage(m, source.CurrentNetns(), c);
-    if (!s.ok()) {
+    if (!kernel::ParseFromSource(source, m, c).ok()) {
       // One malformed message must not cost the whole snapshot; it cannot
       // happen with a real kernel and is logged by the caller via the count.
       batch.mutable_connections()->RemoveLast();
       return absl::OkStatus();
     }
-    if (std::string name = source.CurrentNetnsName(); !name.empty()) c->set_netns_name(std::move(name));
     if (!match_all && !filter.Matches(*c)) {
       batch.mutable_connections()->RemoveLast();
       return absl::OkStatus();

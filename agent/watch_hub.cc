@@ -62,11 +62,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> WatchHub::Dump(StateMask states,
   req.tcp_info = tcp_info;  // change fields include the byte and segment counters
   absl::StatusOr<kernel::DumpResult> r = source_->Dump(req, [&](const nlmsghdr* m) {
     v1::Connection* c = snap->Add();
-    if (!kernel::ParseInetDiagMessage(m, source_->CurrentNetns(), c).ok()) {
-      snap->RemoveLast();
-    } else if (std::string name = source_->CurrentNetnsName(); !name.empty()) {
-      c->set_netns_name(std::move(name));
-    }
+    if (!kernel::ParseFromSource(*source_, m, c).ok()) snap->RemoveLast();
     return absl::OkStatus();
   });
   if (!r.ok()) return r.status();

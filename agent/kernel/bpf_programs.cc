@@ -152,46 +152,72 @@ class EventReaderImpl : public BpfEventReader {
   absl::flat_hash_map<uint32_t, std::string> reasons_;
 };
 
-// Runs an iterator once and hands each fixed-size record to `on_record`.
-// EAGAIN (the kernel restarting a walk interrupted by changes) ends the read
-// with what was read so far, which stays valid.
-template <typename Record>
-absl::Status ReadIterRecords(bpf_link* link, absl::string_view what,
-                             const std::function<void(const Record&)>& on_record) {
-  const int fd = bpf_iter_create(bpf_link__fd(link));
-  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat(what, ": create"));
-  std::vector<char> buf(256 * sizeof(Record));
-  size_t have = 0;
-  absl::Status status;
-  while (true) {
-    const ssize_t n = read(fd, buf.data() + have, buf.size() - have);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      status = absl::ErrnoToStatus(errno, absl::StrCat(what, ": read"));
-      break;
-    }
-    if (n == 0) break;
-    have += static_cast<size_t>(n);
-    size_t off = 0;
-    for (; off + sizeof(Record) <= have; off += sizeof(Record)) {
-      Record r;
-      std::memcpy(&r, buf.data() + off, sizeof(r));
-      on_record(r);
-    }
-    std::memmove(buf.data(), buf.data() + off, have - off);
-    have -= off;
+// One loaded iterator program (iter/tcp, iter/task_file): its skeleton and
+// the link that creates iterators, and the loop reading its fixed-size rows.
+class IterProgram {
+ public:
+  IterProgram() = default;
+  IterProgram(const IterProgram&) = delete;
+  IterProgram& operator=(const IterProgram&) = delete;
+  ~IterProgram() {
+    if (link_ != nullptr) bpf_link__destroy(link_);
+    if (destroy_) destroy_();
   }
-  close(fd);
-  return status;
-}
+
+  // Opens and loads the skeleton and attaches the program `prog` picks.
+  template <typename Skel>
+  absl::Status Load(absl::string_view what, Skel* (*open_and_load)(), void (*destroy)(Skel*),
+                    bpf_program* (*prog)(Skel*)) {
+    what_ = std::string(what);
+    SilenceLibbpfOnce();
+    Skel* skel = open_and_load();
+    if (skel == nullptr) return LoadError(absl::StrCat(what, ": load"), errno);
+    destroy_ = [skel, destroy] { destroy(skel); };
+    link_ = bpf_program__attach_iter(prog(skel), nullptr);
+    if (link_ == nullptr) return LoadError(absl::StrCat(what, ": attach"), errno);
+    return absl::OkStatus();
+  }
+
+  // Runs the iterator once and hands each row to `on_record`. EAGAIN (the
+  // kernel restarting a walk interrupted by changes) ends the read with what
+  // was read so far, which stays valid.
+  template <typename Record>
+  absl::Status Read(const std::function<void(const Record&)>& on_record) const {
+    const int fd = bpf_iter_create(bpf_link__fd(link_));
+    if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat(what_, ": create"));
+    std::vector<char> buf(256 * sizeof(Record));
+    size_t have = 0;
+    absl::Status status;
+    while (true) {
+      const ssize_t n = read(fd, buf.data() + have, buf.size() - have);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        status = absl::ErrnoToStatus(errno, absl::StrCat(what_, ": read"));
+        break;
+      }
+      if (n == 0) break;
+      have += static_cast<size_t>(n);
+      size_t off = 0;
+      for (; off + sizeof(Record) <= have; off += sizeof(Record)) {
+        Record r;
+        std::memcpy(&r, buf.data() + off, sizeof(r));
+        on_record(r);
+      }
+      std::memmove(buf.data(), buf.data() + off, have - off);
+      have -= off;
+    }
+    close(fd);
+    return status;
+  }
+
+ private:
+  std::string what_;
+  std::function<void()> destroy_;  // the skeleton's, once loaded
+  bpf_link* link_ = nullptr;
+};
 
 class FilesReaderImpl : public BpfFilesReader {
  public:
-  ~FilesReaderImpl() override {
-    if (link_ != nullptr) bpf_link__destroy(link_);
-    if (skel_ != nullptr) tcb_files__destroy(skel_);
-  }
-
   absl::Status Init() {
     // The program reports task->tgid: the pid the initial pid namespace sees.
     struct stat st;
@@ -199,49 +225,34 @@ class FilesReaderImpl : public BpfFilesReader {
       return absl::FailedPreconditionError(
           "BPF iter/task_file: the agent is not in the host's pid namespace (owners from /proc instead)");
     }
-    SilenceLibbpfOnce();
-    skel_ = tcb_files__open_and_load();
-    if (skel_ == nullptr) return LoadError("BPF iter/task_file: load", errno);
-    link_ = bpf_program__attach_iter(skel_->progs.dump_files, nullptr);
-    if (link_ == nullptr) return LoadError("BPF iter/task_file: attach", errno);
-    return absl::OkStatus();
+    return program_.Load("BPF iter/task_file", tcb_files__open_and_load, tcb_files__destroy,
+                         +[](tcb_files* s) { return s->progs.dump_files; });
   }
 
   absl::Status Read(const std::function<void(const tcb_file_record&)>& on_socket) override {
-    return ReadIterRecords(link_, "BPF iter/task_file", on_socket);
+    return program_.Read(on_socket);
   }
 
  private:
   // PROC_PID_INIT_INO in the kernel: the initial pid namespace's inode.
   static constexpr ino_t kInitialPidNamespaceInode = 0xEFFFFFFCU;
-  tcb_files* skel_ = nullptr;
-  bpf_link* link_ = nullptr;
+  IterProgram program_;
 };
 
 class SeqReaderImpl : public BpfSeqReader {
  public:
-  ~SeqReaderImpl() override {
-    if (link_ != nullptr) bpf_link__destroy(link_);
-    if (skel_ != nullptr) tcb_seq__destroy(skel_);
-  }
-
   absl::Status Init() {
-    SilenceLibbpfOnce();
-    skel_ = tcb_seq__open_and_load();
-    if (skel_ == nullptr) return LoadError("BPF iter/tcp: load", errno);
-    link_ = bpf_program__attach_iter(skel_->progs.dump_seq, nullptr);
-    if (link_ == nullptr) return LoadError("BPF iter/tcp: attach", errno);
-    return absl::OkStatus();
+    return program_.Load("BPF iter/tcp", tcb_seq__open_and_load, tcb_seq__destroy,
+                         +[](tcb_seq* s) { return s->progs.dump_seq; });
   }
 
   absl::Status Read(const std::function<void(const tcb_seq_record&)>& on_socket) override {
     // The iterator walks the namespace of the thread that creates it.
-    return ReadIterRecords(link_, "BPF iter/tcp", on_socket);
+    return program_.Read(on_socket);
   }
 
  private:
-  tcb_seq* skel_ = nullptr;
-  bpf_link* link_ = nullptr;
+  IterProgram program_;
 };
 
 }  // namespace

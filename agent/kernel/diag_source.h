@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/kernel/inet_diag_parser.h"
 #include "common/tcp_state.h"
 
 namespace tcbscope::kernel {
@@ -49,6 +50,17 @@ class DiagSource {
   // "kernel" or "replay:FILE".
   virtual std::string Describe() const = 0;
 };
+
+// ParseInetDiagMessage for a message `source` is delivering: tagged with the
+// namespace it came from (inode, and name when it has one). Only inside the
+// source's Dump callback.
+inline absl::Status ParseFromSource(const DiagSource& source, const nlmsghdr* m, v1::Connection* out) {
+  absl::Status s = ParseInetDiagMessage(m, source.CurrentNetns(), out);
+  if (s.ok()) {
+    if (std::string name = source.CurrentNetnsName(); !name.empty()) out->set_netns_name(std::move(name));
+  }
+  return s;
+}
 
 }  // namespace tcbscope::kernel
 

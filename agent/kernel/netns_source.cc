@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/kernel/sock_diag_reader.h"
@@ -28,11 +28,9 @@ std::optional<uint64_t> InodeOf(const std::string& path) {
 // of running processes, each inode once.
 std::vector<NetnsEntry> Discover(const std::string& proc_root, const std::vector<NetnsEntry>& fixed, bool all) {
   std::vector<NetnsEntry> out;
-  absl::flat_hash_map<uint64_t, size_t> seen;
+  absl::flat_hash_set<uint64_t> seen;
   auto add = [&](NetnsEntry e) {
-    if (seen.contains(e.inode)) return;
-    seen[e.inode] = out.size();
-    out.push_back(std::move(e));
+    if (seen.insert(e.inode).second) out.push_back(std::move(e));
   };
   for (const NetnsEntry& e : fixed) add(e);
   if (!all) return out;
@@ -64,26 +62,36 @@ absl::StatusOr<std::unique_ptr<MultiNetnsSource>> MultiNetnsSource::Create(const
   s->all_ = all;
   s->proc_root_ = std::move(proc_root);
   s->own_ = CurrentNetnsInode();
+  struct stat own_ns;
+  if (!specs.empty() && stat("/proc/self/ns/net", &own_ns) != 0) {
+    return absl::FailedPreconditionError("cannot stat /proc/self/ns/net to check --netns");
+  }
   for (const std::string& spec : specs) {
     const bool is_path = spec.find('/') != std::string::npos;
     NetnsEntry e;
     e.path = is_path ? spec : absl::StrCat(kNamedDir, "/", spec);
     e.name = is_path ? "" : spec;
-    std::optional<uint64_t> ino = InodeOf(e.path);
-    if (!ino) return absl::InvalidArgumentError(absl::StrCat("--netns ", spec, ": ", e.path, " does not exist"));
+    struct stat st;
+    if (stat(e.path.c_str(), &st) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--netns ", spec, ": ", e.path, " does not exist"));
+    }
     // A network namespace file is on nsfs; compare with our own namespace's
     // device to refuse a plain file.
-    struct stat st, own;
-    if (stat(e.path.c_str(), &st) != 0 || stat("/proc/self/ns/net", &own) != 0 || st.st_dev != own.st_dev) {
+    if (own_ns.st_dev != st.st_dev) {
       return absl::InvalidArgumentError(absl::StrCat("--netns ", spec, ": ", e.path, " is not a namespace"));
     }
-    e.inode = *ino;
+    e.inode = st.st_ino;
     s->fixed_.push_back(std::move(e));
   }
   return s;
 }
 
-std::vector<NetnsEntry> MultiNetnsSource::Namespaces() const { return Discover(proc_root_, fixed_, all_); }
+std::vector<NetnsEntry> MultiNetnsSource::Namespaces() const {
+  std::vector<NetnsEntry> found = Discover(proc_root_, fixed_, all_);
+  absl::MutexLock lock(&mu_);
+  last_found_ = found;
+  return found;
+}
 
 uint64_t MultiNetnsSource::CurrentNetns() const { return t_current_inode != 0 ? t_current_inode : own_; }
 
@@ -132,7 +140,17 @@ void MultiNetnsSource::ForEachNamespace(const std::function<void(const NetnsEntr
 }
 
 absl::StatusOr<std::optional<v1::Connection>> MultiNetnsSource::FindOne(const v1::Connection& c) const {
-  for (const NetnsEntry& e : Namespaces()) {
+  // Lookups follow events, many a second: the namespaces found last time
+  // serve, and only one unknown to them costs a new walk of /proc.
+  std::optional<NetnsEntry> known;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const NetnsEntry& e : last_found_) {
+      if (e.inode == c.netns()) known = e;
+    }
+  }
+  std::vector<NetnsEntry> candidates = known ? std::vector<NetnsEntry>{*known} : Namespaces();
+  for (const NetnsEntry& e : candidates) {
     if (e.inode != c.netns()) continue;
     const int fd = open(e.path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return std::optional<v1::Connection>();

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "agent/kernel/diag_source.h"
 #include "tcbscope/v1/inspector.pb.h"
 
@@ -57,6 +58,8 @@ class MultiNetnsSource : public DiagSource {
   std::string proc_root_;
   uint64_t own_ = 0;
   mutable std::atomic<uint64_t> skipped_{0};
+  mutable absl::Mutex mu_;
+  mutable std::vector<NetnsEntry> last_found_ ABSL_GUARDED_BY(mu_);  // by the latest Namespaces()
 };
 
 }  // namespace tcbscope::kernel
