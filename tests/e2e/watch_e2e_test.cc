@@ -349,9 +349,11 @@ TEST(WatchRestartTest, AgentRestartIsReportedAndTheWatchResumes) {
   const int port = sockets.Listen("127.0.0.1", 4, &lfd);
   testing::CommandResult out;
   std::thread watcher([&] {
-    out = testing::RunCommand({testing::CliBinary(), "watch", address, "--duration", "6s", "dport", "=",
+    // Long enough for the first agent's graceful stop (up to 2 s of draining
+    // streams), the CLI's backoff and the connection below on a busy machine.
+    out = testing::RunCommand({testing::CliBinary(), "watch", address, "--duration", "12s", "dport", "=",
                                absl::StrCat(":", port)},
-                              20000);
+                              30000);
   });
   usleep(800000);
   first->Stop();
