@@ -51,7 +51,7 @@ class ListCommand : public Command {
     std::vector<absl::Status> statuses(n);
     const bool json = global.output == OutputFormat::kJson;
     // JSON is rendered while the batches arrive (see ConnectionsJson).
-    std::vector<std::vector<std::string>> host_json(n);
+    std::vector<JsonText> host_json(n);
     for (size_t i = 0; i < n; ++i) result.add_hosts()->set_host(hf->hosts[i].ToString());
     ForEachConcurrently(n, [&](size_t i) {
       v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
@@ -61,7 +61,8 @@ class ListCommand : public Command {
       if (!client.ok()) {
         statuses[i] = client.status();
       } else if (json) {
-        statuses[i] = (*client)->ListConnections(request, hc, [&](v1::ConnectionBatch* b) { rendering->Add(b); });
+        statuses[i] = (*client)->ListConnectionsEncoded(request, hc,
+                                                        [&](client::EncodedConnectionBatch* b) { rendering->Add(b); });
       } else {
         statuses[i] = (*client)->ListConnections(request, hc);
       }
@@ -70,10 +71,9 @@ class ListCommand : public Command {
         SetHostError(statuses[i], hc->mutable_error());
       }
       if (json) {
-        absl::StatusOr<std::vector<std::string>> conns = rendering->Finish();
-        absl::StatusOr<std::vector<std::string>> text =
-            conns.ok() ? HostConnectionsJson(*hc, statuses[i].ok() ? *std::move(conns) : std::vector<std::string>())
-                       : conns.status();
+        absl::StatusOr<JsonText> conns = rendering->Finish();
+        absl::StatusOr<JsonText> text =
+            conns.ok() ? HostConnectionsJson(*hc, statuses[i].ok() ? *std::move(conns) : JsonText()) : conns.status();
         if (text.ok()) host_json[i] = *std::move(text);
         if (!text.ok() && statuses[i].ok()) statuses[i] = text.status();
       }
@@ -82,19 +82,14 @@ class ListCommand : public Command {
     const int exit_code = ReportHostErrors(hf->hosts, statuses, io);
     if (json) {
       // ListResult has one field, hosts: this is json_util's rendering of it.
-      std::string open = "{\"hosts\":[";
+      JsonText doc;
+      doc.Append("{\"hosts\":[");
       for (size_t i = 0; i < n; ++i) {
-        if (i > 0) open.push_back(',');
-        for (const std::string& piece : host_json[i]) {
-          if (!open.empty()) {
-            fwrite(open.data(), 1, open.size(), io.out);
-            open.clear();
-          }
-          fwrite(piece.data(), 1, piece.size(), io.out);
-        }
+        if (i > 0) doc.Append(",");
+        doc.Append(std::move(host_json[i]));
       }
-      open.append("]}\n");
-      fwrite(open.data(), 1, open.size(), io.out);
+      doc.Append("]}\n");
+      if (!doc.WriteTo(io.out)) PrintError(io, "writing the output failed");
       return exit_code;
     }
     PrintTable(result, io);

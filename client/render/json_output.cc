@@ -1,10 +1,14 @@
 #include "client/render/json_output.h"
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/type_resolver_util.h"
 
 namespace tcbscope {
 
@@ -25,6 +29,142 @@ absl::Status PrintJson(const google::protobuf::Message& message, FILE* out) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// json_util renders a ConnectionBatch holding only connections as
+// {"connections":[...]}.
+constexpr absl::string_view kBatchHead = "{\"connections\":[";
+constexpr absl::string_view kBatchTail = "]}";
+
+google::protobuf::util::TypeResolver* GeneratedTypes() {
+  // What MessageToJsonString uses for generated messages; thread-safe.
+  static google::protobuf::util::TypeResolver* const resolver = google::protobuf::util::NewTypeResolverForDescriptorPool(
+      "type.googleapis.com", google::protobuf::DescriptorPool::generated_pool());
+  return resolver;
+}
+
+}  // namespace
+
+// Hands json_util's output stream whole chunks of a JsonText, uninitialised
+// (a string would be zero-filled and regrown). The first chunk is sized for
+// the text expected, the next ones double, up to 1 MiB: a batch of one
+// connection takes a few hundred bytes, not a megabyte.
+class JsonTextOutput : public google::protobuf::io::ZeroCopyOutputStream {
+ public:
+  JsonTextOutput(JsonText* text, size_t expected)
+      : text_(text), next_(std::clamp<size_t>(expected, 256, kMaxChunk)) {}
+  bool Next(void** data, int* size) override {
+    JsonText::Chunk c = JsonText::NewChunk(next_);
+    next_ = std::min(next_ * 2, kMaxChunk);
+    c.end = c.capacity;
+    *data = c.data.get();
+    *size = static_cast<int>(c.capacity);
+    bytes_ += static_cast<int64_t>(c.capacity);
+    text_->chunks_.push_back(std::move(c));
+    return true;
+  }
+  void BackUp(int count) override {
+    text_->chunks_.back().end -= static_cast<size_t>(count);
+    bytes_ -= count;
+  }
+  int64_t ByteCount() const override { return bytes_; }
+
+ private:
+  static constexpr size_t kMaxChunk = 1 << 20;
+  JsonText* text_;
+  size_t next_;
+  int64_t bytes_ = 0;
+};
+
+JsonText::Chunk JsonText::NewChunk(size_t capacity) {
+  Chunk c;
+  c.data.reset(new char[capacity]);
+  c.capacity = capacity;
+  return c;
+}
+
+void JsonText::Append(absl::string_view s) {
+  if (s.empty()) return;
+  if (chunks_.empty() || chunks_.back().capacity - chunks_.back().end < s.size()) {
+    chunks_.push_back(NewChunk(std::max<size_t>(s.size(), 256)));
+  }
+  Chunk& c = chunks_.back();
+  memcpy(c.data.get() + c.end, s.data(), s.size());
+  c.end += s.size();
+}
+
+void JsonText::Append(JsonText&& other) {
+  for (Chunk& c : other.chunks_) {
+    if (c.begin < c.end) chunks_.push_back(std::move(c));
+  }
+  other.chunks_.clear();
+}
+
+void JsonText::RemovePrefix(size_t n) {
+  for (Chunk& c : chunks_) {
+    const size_t take = std::min(n, c.end - c.begin);
+    c.begin += take;
+    n -= take;
+    if (n == 0) return;
+  }
+}
+
+void JsonText::RemoveSuffix(size_t n) {
+  for (auto it = chunks_.rbegin(); it != chunks_.rend() && n > 0; ++it) {
+    const size_t take = std::min(n, it->end - it->begin);
+    it->end -= take;
+    n -= take;
+  }
+}
+
+char& JsonText::front() {
+  for (Chunk& c : chunks_) {
+    if (c.begin < c.end) return c.data[c.begin];
+  }
+  return chunks_.front().data[0];  // REQUIRES was not met
+}
+
+bool JsonText::StartsWith(absl::string_view s) const {
+  for (const Chunk& c : chunks_) {
+    if (s.empty()) return true;
+    const size_t n = std::min(s.size(), c.end - c.begin);
+    if (absl::string_view(c.data.get() + c.begin, n) != s.substr(0, n)) return false;
+    s.remove_prefix(n);
+  }
+  return s.empty();
+}
+
+bool JsonText::EndsWith(absl::string_view s) const {
+  for (auto it = chunks_.rbegin(); it != chunks_.rend(); ++it) {
+    if (s.empty()) return true;
+    const size_t n = std::min(s.size(), it->end - it->begin);
+    if (absl::string_view(it->data.get() + it->end - n, n) != s.substr(s.size() - n)) return false;
+    s.remove_suffix(n);
+  }
+  return s.empty();
+}
+
+size_t JsonText::size() const {
+  size_t n = 0;
+  for (const Chunk& c : chunks_) n += c.end - c.begin;
+  return n;
+}
+
+bool JsonText::WriteTo(FILE* out) const {
+  for (const Chunk& c : chunks_) {
+    const size_t n = c.end - c.begin;
+    if (n > 0 && fwrite(c.data.get() + c.begin, 1, n, out) != n) return false;
+  }
+  return true;
+}
+
+std::string JsonText::ToString() const {
+  std::string s;
+  s.reserve(size());
+  for (const Chunk& c : chunks_) s.append(c.data.get() + c.begin, c.end - c.begin);
+  return s;
+}
+
 ConnectionsJson::ConnectionsJson() {
   for (int i = 0; i < kWorkers; ++i) workers_.emplace_back([this] { Work(); });
 }
@@ -40,11 +180,11 @@ ConnectionsJson::~ConnectionsJson() {
   }
 }
 
-void ConnectionsJson::Add(v1::ConnectionBatch* batch) {
+void ConnectionsJson::Add(client::EncodedConnectionBatch* batch) {
   if (batch->connections_size() == 0) return;
   count_ += batch->connections_size();
-  v1::ConnectionBatch only;
-  only.mutable_connections()->Swap(batch->mutable_connections());
+  google::protobuf::RepeatedPtrField<std::string> only;
+  only.Swap(batch->mutable_connections());
   {
     std::lock_guard<std::mutex> l(mu_);
     queue_.emplace_back(next_++, std::move(only));
@@ -53,11 +193,13 @@ void ConnectionsJson::Add(v1::ConnectionBatch* batch) {
 }
 
 void ConnectionsJson::Work() {
-  // A batch holding only connections renders as {"connections":[...]}.
-  static constexpr absl::string_view kHead = "{\"connections\":[";
-  static constexpr absl::string_view kTail = "]}";
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  static const std::string kBatchUrl =
+      absl::StrCat("type.googleapis.com/", v1::ConnectionBatch::descriptor()->full_name());
+  std::string binary;
   while (true) {
-    std::pair<size_t, v1::ConnectionBatch> item;
+    std::pair<size_t, google::protobuf::RepeatedPtrField<std::string>> item;
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [&] { return done_ || !queue_.empty(); });
@@ -65,32 +207,53 @@ void ConnectionsJson::Work() {
       item = std::move(queue_.front());
       queue_.pop_front();
     }
-    absl::StatusOr<std::string> json = ToJson(item.second);
-    if (json.ok() && (!absl::StartsWith(*json, kHead) || !absl::EndsWith(*json, kTail))) {
-      json = absl::InternalError("JSON output: unexpected batch rendering");
+    // The batch re-encoded with its connections alone (field 1), which is
+    // what json_util would be given for such a message.
+    binary.clear();
+    for (const std::string& c : item.second) {
+      uint8_t head[1 + 5];
+      head[0] = 0x0a;  // field 1, length-delimited
+      const uint8_t* end =
+          google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(c.size()), head + 1);
+      binary.append(reinterpret_cast<const char*>(head), static_cast<size_t>(end - head));
+      binary.append(c);
     }
-    if (json.ok()) {
-      // Keep the batch's text in place; only its head and tail are cut (a
-      // separating comma takes the place of the head's last character).
-      json->resize(json->size() - kTail.size());
+    JsonText text;
+    absl::Status status;
+    {
+      // The text is about four times the binary (field names, quoted 64-bit
+      // numbers); a short first guess only costs another chunk.
+      JsonTextOutput out(&text, 4 * binary.size() + 64);
+      google::protobuf::io::ArrayInputStream in(binary.data(), static_cast<int>(binary.size()));
+      auto s = google::protobuf::util::BinaryToJsonStream(GeneratedTypes(), kBatchUrl, &in, &out, options);
+      if (!s.ok()) status = absl::InternalError(absl::StrCat("JSON output: ", s.ToString()));
+    }
+    if (status.ok() && (text.size() < kBatchHead.size() + kBatchTail.size() || !text.StartsWith(kBatchHead) ||
+                        !text.EndsWith(kBatchTail))) {
+      status = absl::InternalError("JSON output: unexpected batch rendering");
+    }
+    if (status.ok()) {
+      // Only the head and tail are cut; a separating comma takes the place
+      // of the head's last character.
+      text.RemoveSuffix(kBatchTail.size());
       if (item.first == 0) {
-        json->erase(0, kHead.size());
+        text.RemovePrefix(kBatchHead.size());
       } else {
-        json->erase(0, kHead.size() - 1);
-        (*json)[0] = ',';
+        text.RemovePrefix(kBatchHead.size() - 1);
+        text.front() = ',';
       }
     }
     std::lock_guard<std::mutex> l(mu_);
-    if (!json.ok()) {
-      status_ = json.status();
+    if (!status.ok()) {
+      status_ = status;
       continue;
     }
     if (pieces_.size() <= item.first) pieces_.resize(item.first + 1);
-    pieces_[item.first] = *std::move(json);
+    pieces_[item.first] = std::move(text);
   }
 }
 
-absl::StatusOr<std::vector<std::string>> ConnectionsJson::Finish() {
+absl::StatusOr<JsonText> ConnectionsJson::Finish() {
   {
     std::lock_guard<std::mutex> l(mu_);
     done_ = true;
@@ -100,11 +263,13 @@ absl::StatusOr<std::vector<std::string>> ConnectionsJson::Finish() {
     if (t.joinable()) t.join();
   }
   if (!status_.ok()) return status_;
-  return std::move(pieces_);
+  JsonText all;
+  for (JsonText& t : pieces_) all.Append(std::move(t));
+  pieces_.clear();
+  return all;
 }
 
-absl::StatusOr<std::vector<std::string>> HostConnectionsJson(const v1::HostConnections& host,
-                                                             std::vector<std::string> connections) {
+absl::StatusOr<JsonText> HostConnectionsJson(const v1::HostConnections& host, JsonText connections) {
   // Fields before `connections` (host, error) and after it (captured_at,
   // dump_interrupted) render separately; json_util prints fields in number
   // order, so the three parts join into exactly its rendering of the whole.
@@ -117,19 +282,21 @@ absl::StatusOr<std::vector<std::string>> HostConnectionsJson(const v1::HostConne
   if (!a.ok()) return a.status();
   absl::StatusOr<std::string> b = ToJson(after);
   if (!b.ok()) return b.status();
-  std::vector<std::string> out;
-  out.reserve(connections.size() + 2);
-  std::string head = a->substr(0, a->size() - 1);  // without its closing brace
-  if (!connections.empty()) {
-    absl::StrAppend(&head, head.size() > 1 ? "," : "", "\"connections\":[");
-    out.push_back(std::move(head));
-    for (std::string& piece : connections) out.push_back(std::move(piece));
-    head = "]";
+  JsonText out;
+  const absl::string_view head = absl::string_view(*a).substr(0, a->size() - 1);  // without its closing brace
+  out.Append(head);
+  const bool any = !connections.empty();
+  if (any) {
+    out.Append(head.size() > 1 ? ",\"connections\":[" : "\"connections\":[");
+    out.Append(std::move(connections));
+    out.Append("]");
   }
   const absl::string_view rest = absl::string_view(*b).substr(1, b->size() - 2);  // without braces
-  if (!rest.empty()) absl::StrAppend(&head, head.size() > 1 || !connections.empty() ? "," : "", rest);
-  head.push_back('}');
-  out.push_back(std::move(head));
+  if (!rest.empty()) {
+    if (head.size() > 1 || any) out.Append(",");
+    out.Append(rest);
+  }
+  out.Append("}");
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -13,7 +14,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "tcbscope/client/encoded_batch.pb.h"
 #include "tcbscope/v1/results.pb.h"
 
 namespace tcbscope {
@@ -24,13 +28,49 @@ absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message);
 // Writes `message` as one JSON document and a newline.
 absl::Status PrintJson(const google::protobuf::Message& message, FILE* out);
 
+// A JSON text held in pieces and written out in order. The document of a
+// 100k-connection `list -i` is about 100 MB: it is never joined into one
+// string, and its pieces are filled in place (no regrowth, no copies).
+// Not thread-safe; movable.
+class JsonText {
+ public:
+  JsonText() = default;
+  JsonText(JsonText&&) = default;
+  JsonText& operator=(JsonText&&) = default;
+
+  void Append(absl::string_view s);  // copied
+  void Append(JsonText&& other);     // moved
+  // REQUIRES: n <= size().
+  void RemovePrefix(size_t n);
+  void RemoveSuffix(size_t n);
+  // REQUIRES: size() > 0.
+  char& front();
+  bool StartsWith(absl::string_view s) const;
+  bool EndsWith(absl::string_view s) const;
+  size_t size() const;
+  bool empty() const { return size() == 0; }
+  // False when the stream failed.
+  bool WriteTo(FILE* out) const;
+  std::string ToString() const;  // joined; for tests and small texts
+
+ private:
+  friend class JsonTextOutput;
+  struct Chunk {
+    std::unique_ptr<char[]> data;  // uninitialised: nothing is zero-filled
+    size_t begin = 0, end = 0, capacity = 0;
+  };
+  static Chunk NewChunk(size_t capacity);
+  std::vector<Chunk> chunks_;
+};
+
 // Renders a host's connections to JSON while they are still arriving: each
-// batch is handed over as it comes off the wire and rendered on one of two
-// worker threads, so the JSON work overlaps the agent's dump instead of
-// following it.
+// batch is handed over as it comes off the wire, still encoded, and rendered
+// by json_util on one of two worker threads, so the JSON work overlaps the
+// agent's dump instead of following it, and the connections are never parsed
+// into messages.
 // The text is json_util's own rendering of each batch, joined into the
-// array json_util would print for the whole repeated field (the e2e tests
-// check the result byte for byte against MessageToJsonString).
+// array json_util would print for the whole repeated field (tests check the
+// result byte for byte against MessageToJsonString).
 // Add() and Finish() are called from one thread.
 class ConnectionsJson {
  public:
@@ -40,11 +80,10 @@ class ConnectionsJson {
   ConnectionsJson& operator=(const ConnectionsJson&) = delete;
 
   // Takes the batch's connections (the batch is left without them).
-  void Add(v1::ConnectionBatch* batch);
-  // Waits for the worker; returns the elements of the JSON array (without the
-  // brackets) in pieces to be written one after the other (no piece when
-  // there were no connections). Pieces avoid copying 100 MB documents around.
-  absl::StatusOr<std::vector<std::string>> Finish();
+  void Add(client::EncodedConnectionBatch* batch);
+  // Waits for the workers; returns the elements of the JSON array (without
+  // the brackets; empty when there were no connections).
+  absl::StatusOr<JsonText> Finish();
   uint64_t count() const { return count_; }
 
  private:
@@ -54,21 +93,19 @@ class ConnectionsJson {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  // Batches waiting, with their position in the output.
-  std::deque<std::pair<size_t, v1::ConnectionBatch>> queue_;  // guarded by mu_
-  bool done_ = false;                                         // guarded by mu_
-  std::vector<std::string> pieces_;  // by position; guarded by mu_
-  absl::Status status_;              // guarded by mu_
-  size_t next_ = 0;                  // position of the next batch (Add's thread)
+  // Batches' connections waiting, with their position in the output.
+  std::deque<std::pair<size_t, google::protobuf::RepeatedPtrField<std::string>>> queue_;  // guarded by mu_
+  bool done_ = false;                                                                      // guarded by mu_
+  std::vector<JsonText> pieces_;  // by position; guarded by mu_
+  absl::Status status_;           // guarded by mu_
+  size_t next_ = 0;               // position of the next batch (Add's thread)
   uint64_t count_ = 0;
   std::vector<std::thread> workers_;
 };
 
 // The JSON of `host` with `connections` (ConnectionsJson::Finish) as its
-// connections field, as pieces; joined, they equal ToJson of the host with
-// those connections.
-absl::StatusOr<std::vector<std::string>> HostConnectionsJson(const v1::HostConnections& host,
-                                                             std::vector<std::string> connections);
+// connections field; equals ToJson of the host with those connections.
+absl::StatusOr<JsonText> HostConnectionsJson(const v1::HostConnections& host, JsonText connections);
 
 }  // namespace tcbscope
 

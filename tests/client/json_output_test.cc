@@ -23,22 +23,81 @@ v1::Connection Conn(int i) {
 
 std::string Streamed(const v1::HostConnections& full, int batch_size) {
   ConnectionsJson json;
-  v1::ConnectionBatch batch;
+  client::EncodedConnectionBatch batch;
   for (int i = 0; i < full.connections_size(); ++i) {
-    *batch.add_connections() = full.connections(i);
+    batch.add_connections(full.connections(i).SerializeAsString());
     if (batch.connections_size() == batch_size) {
       json.Add(&batch);
       EXPECT_EQ(batch.connections_size(), 0);
     }
   }
   json.Add(&batch);
-  absl::StatusOr<std::vector<std::string>> conns = json.Finish();
+  absl::StatusOr<JsonText> conns = json.Finish();
   EXPECT_TRUE(conns.ok());
+  EXPECT_EQ(json.count(), static_cast<uint64_t>(full.connections_size()));
   v1::HostConnections shell = full;
   shell.clear_connections();
-  absl::StatusOr<std::vector<std::string>> pieces = HostConnectionsJson(shell, *std::move(conns));
-  EXPECT_TRUE(pieces.ok());
-  return absl::StrJoin(*pieces, "");
+  absl::StatusOr<JsonText> text = HostConnectionsJson(shell, *std::move(conns));
+  EXPECT_TRUE(text.ok());
+  return text->ToString();
+}
+
+// The client reads ListConnections batches through its encoded view; it must
+// stay the API message's wire format.
+TEST(JsonOutputTest, EncodedBatchMatchesTheApi) {
+  const google::protobuf::Descriptor* api = v1::ConnectionBatch::descriptor();
+  const google::protobuf::Descriptor* view = client::EncodedConnectionBatch::descriptor();
+  ASSERT_EQ(api->field_count(), view->field_count());
+  for (int i = 0; i < api->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = api->field(i);
+    const google::protobuf::FieldDescriptor* g = view->FindFieldByNumber(f->number());
+    ASSERT_NE(g, nullptr) << f->name();
+    EXPECT_EQ(f->name(), g->name());
+    EXPECT_EQ(f->is_repeated(), g->is_repeated()) << f->name();
+    if (f->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE && f->message_type() == v1::Connection::descriptor()) {
+      EXPECT_EQ(g->type(), google::protobuf::FieldDescriptor::TYPE_BYTES) << f->name();
+    } else {
+      EXPECT_EQ(f->type(), g->type()) << f->name();
+      if (f->message_type() != nullptr) {
+        EXPECT_EQ(f->message_type(), g->message_type()) << f->name();
+      }
+    }
+  }
+  // And a batch written as the API message reads back through the view.
+  v1::ConnectionBatch b;
+  *b.add_connections() = Conn(1);
+  *b.add_connections() = Conn(3);
+  b.mutable_captured_at()->set_seconds(7);
+  b.set_last(true);
+  b.set_total(2);
+  client::EncodedConnectionBatch e;
+  ASSERT_TRUE(e.ParseFromString(b.SerializeAsString()));
+  ASSERT_EQ(e.connections_size(), 2);
+  EXPECT_EQ(e.connections(1), Conn(3).SerializeAsString());
+  EXPECT_EQ(e.captured_at().seconds(), 7);
+  EXPECT_TRUE(e.last());
+  EXPECT_EQ(e.total(), 2u);
+}
+
+TEST(JsonOutputTest, TextPieces) {
+  JsonText t;
+  EXPECT_TRUE(t.empty());
+  EXPECT_TRUE(t.StartsWith(""));
+  EXPECT_FALSE(t.EndsWith("x"));
+  t.Append("ab");
+  JsonText u;
+  u.Append("cd");
+  u.Append(std::string(300, 'e'));  // past the first piece's room
+  u.Append("fg");
+  t.Append(std::move(u));
+  EXPECT_EQ(t.size(), 306u);
+  EXPECT_TRUE(t.StartsWith("abcde"));
+  EXPECT_TRUE(t.EndsWith("eefg"));
+  EXPECT_FALSE(t.EndsWith("efh"));
+  t.RemovePrefix(3);  // across the first piece
+  t.RemoveSuffix(2);
+  t.front() = 'X';
+  EXPECT_EQ(t.ToString(), "X" + std::string(300, 'e'));
 }
 
 TEST(JsonOutputTest, StreamedEqualsWhole) {
