@@ -15,8 +15,37 @@ grpc::Status ToGrpcStatus(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+namespace {
+
+// The method's index in the service, as the generated code numbers them
+// (the order of the .proto).
+int MethodIndex(const char* name) {
+  const google::protobuf::ServiceDescriptor* service =
+      v1::ListConnectionsRequest::descriptor()->file()->FindServiceByName("Inspector");
+  return service->FindMethodByName(name)->index();
+}
+
+// One batch in its wire format, sized once.
+grpc::ByteBuffer Encode(const v1::ConnectionBatch& batch) {
+  grpc::Slice slice(batch.ByteSizeLong());
+  batch.SerializeWithCachedSizesToArray(const_cast<uint8_t*>(slice.begin()));
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+}  // namespace
+
 InspectorService::InspectorService(kernel::DiagSource* source, ServiceOptions options)
-    : source_(source), options_(std::move(options)), turns_(options_.max_dumps, options_.dump_stall) {}
+    : source_(source), options_(std::move(options)), turns_(options_.max_dumps, options_.dump_stall) {
+  // As the generated WithSplitStreamingMethod_ListConnections does, with
+  // bytes for the response type.
+  MarkMethodStreamed(
+      MethodIndex("ListConnections"),
+      new grpc::internal::SplitServerStreamingHandler<v1::ListConnectionsRequest, grpc::ByteBuffer>(
+          [this](grpc::ServerContext* context,
+                 grpc::ServerSplitStreamer<v1::ListConnectionsRequest, grpc::ByteBuffer>* stream) {
+            return StreamListConnections(context, stream);
+          }));
+}
 
 grpc::Status InspectorService::Authorize(const grpc::ServerContext* context) const {
   if (!options_.token) return grpc::Status::OK;
@@ -73,10 +102,17 @@ grpc::Status InspectorService::GetHostInfo(grpc::ServerContext* context, const v
   return grpc::Status::OK;
 }
 
-grpc::Status InspectorService::ListConnections(grpc::ServerContext* context, const v1::ListConnectionsRequest* request,
-                                               grpc::ServerWriter<v1::ConnectionBatch>* writer) {
+grpc::Status InspectorService::StreamListConnections(
+    grpc::ServerContext* context, grpc::ServerSplitStreamer<v1::ListConnectionsRequest, grpc::ByteBuffer>* stream) {
+  // Admitted before the request is read: a caller that never sends it holds
+  // a slot (and a thread) only within the limit.
   Slot slot(&calls_, options_.max_calls);
   if (grpc::Status s = Admit(context, &slot, "calls"); !s.ok()) return s;
+  v1::ListConnectionsRequest request_message;
+  if (!stream->Read(&request_message)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "could not read the ListConnectionsRequest");
+  }
+  const v1::ListConnectionsRequest* request = &request_message;
   const auto deadline = context->deadline();
   std::unique_ptr<DumpTurns::Turn> turn = turns_.Take(
       [&] { return context->IsCancelled() || std::chrono::system_clock::now() >= deadline; });
@@ -116,7 +152,7 @@ grpc::Status InspectorService::ListConnections(grpc::ServerContext* context, con
       *source_, *request, options_.snapshot, owners.get(),
       [&](const v1::ConnectionBatch& batch) {
         if (context->IsCancelled()) return false;
-        const bool ok = writer->Write(batch);
+        const bool ok = stream->Write(Encode(batch));
         turn->Progress();
         return ok;
       },
