@@ -1,7 +1,9 @@
 #include "client/agent_client.h"
 
 #include <fstream>
+#include <memory>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -91,7 +93,15 @@ absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Create(const HostPort&
   args.SetServiceConfigJSON(R"({"methodConfig": [{"name": [{"service": "tcbscope.v1.Inspector"}],
       "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.1s", "maxBackoff": "0.4s",
                       "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})");
-  auto channel = grpc::CreateCustomChannel(target.ToString(), creds, args);
+  // An address needs no resolver: an "ipv4:"/"ipv6:" target goes straight
+  // to the address instead of through the DNS resolver's work queue. The
+  // authority (and so the name TLS checks) stays HOST:PORT, as with a name.
+  std::string uri = target.ToString();
+  if (absl::StatusOr<IpAddress> ip = IpAddress::Parse(target.host); ip.ok()) {
+    args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, uri);
+    uri = absl::StrCat(ip->is_v4() ? "ipv4:" : "ipv6:", uri);
+  }
+  auto channel = grpc::CreateCustomChannel(uri, creds, args);
   return std::unique_ptr<AgentClient>(new AgentClient(host, options, std::move(channel), std::move(token)));
 }
 
@@ -141,29 +151,70 @@ absl::Status AgentClient::Probe(const v1::ProbeRequest& request, v1::ProbeResult
   return Convert(stub_->Probe(&ctx, request, out));
 }
 
+namespace {
+
+// Reads a ListConnections stream of `Batch`es (the API's ConnectionBatch or
+// the client's encoded view of it) into `out`'s header fields, handing each
+// batch to `on_batch`.
+template <typename Batch>
+absl::Status ReadBatches(grpc::ClientReader<Batch>* reader, Batch* batch, v1::HostConnections* out,
+                         const std::function<void(Batch*)>& on_batch) {
+  bool saw_last = false;
+  while (reader->Read(batch)) {
+    if (!out->has_captured_at()) *out->mutable_captured_at() = batch->captured_at();
+    if (batch->dump_interrupted()) out->set_dump_interrupted(true);
+    saw_last = batch->last();
+    on_batch(batch);
+  }
+  if (!saw_last) return absl::DataLossError("the agent ended the stream before the last batch");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status AgentClient::ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                           const std::function<void(v1::ConnectionBatch*)>& on_batch) {
   grpc::ClientContext ctx;
   Prepare(&ctx);
   std::unique_ptr<grpc::ClientReader<v1::ConnectionBatch>> reader = stub_->ListConnections(&ctx, request);
-  v1::ConnectionBatch batch;
-  bool saw_last = false;
-  while (reader->Read(&batch)) {
-    if (!out->has_captured_at()) *out->mutable_captured_at() = batch.captured_at();
-    if (batch.dump_interrupted()) out->set_dump_interrupted(true);
-    saw_last = batch.last();
+  // Batches are parsed on `out`'s arena (if any), so that their connections
+  // move into `out` by pointer.
+  v1::ConnectionBatch& batch = *google::protobuf::Arena::CreateMessage<v1::ConnectionBatch>(out->GetArena());
+  std::unique_ptr<v1::ConnectionBatch> owned(out->GetArena() == nullptr ? &batch : nullptr);
+  std::vector<v1::Connection*> moved;
+  absl::Status read = ReadBatches<v1::ConnectionBatch>(reader.get(), &batch, out, [&](v1::ConnectionBatch* b) {
     if (on_batch) {
-      on_batch(&batch);
-      continue;
+      on_batch(b);
+      return;
     }
-    auto* conns = batch.mutable_connections();
-    out->mutable_connections()->Reserve(out->connections_size() + conns->size());
-    // Move, not copy: 100k connections make copying visible.
-    for (auto& c : *conns) out->add_connections()->Swap(&c);
-  }
+    // Move, not copy: 100k connections make copying visible. Both fields are
+    // on the same arena (or both on the heap), which is what the unsafe
+    // variants require.
+    auto* conns = b->mutable_connections();
+    auto* dst = out->mutable_connections();
+    moved.resize(static_cast<size_t>(conns->size()));
+    conns->UnsafeArenaExtractSubrange(0, conns->size(), moved.data());
+    dst->Reserve(dst->size() + static_cast<int>(moved.size()));
+    for (v1::Connection* c : moved) dst->UnsafeArenaAddAllocated(c);
+  });
   absl::Status s = Convert(reader->Finish());
-  if (s.ok() && !saw_last) return absl::DataLossError("the agent ended the stream before the last batch");
-  return s;
+  return s.ok() ? read : s;
+}
+
+absl::Status AgentClient::ListConnectionsEncoded(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                                                 const std::function<void(client::EncodedConnectionBatch*)>& on_batch) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  // The method the generated stub calls, read as the encoded view.
+  static const std::string kMethod = absl::StrCat("/", v1::Inspector::service_full_name(), "/ListConnections");
+  const grpc::internal::RpcMethod method(kMethod.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING, channel_);
+  std::unique_ptr<grpc::ClientReader<client::EncodedConnectionBatch>> reader(
+      grpc::internal::ClientReaderFactory<client::EncodedConnectionBatch>::Create(channel_.get(), method, &ctx,
+                                                                                   request));
+  client::EncodedConnectionBatch batch;
+  absl::Status read = ReadBatches<client::EncodedConnectionBatch>(reader.get(), &batch, out, on_batch);
+  absl::Status s = Convert(reader->Finish());
+  return s.ok() ? read : s;
 }
 
 }  // namespace tcbscope

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "client/client_config.h"
 #include "common/ip_address.h"
+#include "tcbscope/client/encoded_batch.pb.h"
 #include "tcbscope/v1/inspector.grpc.pb.h"
 #include "tcbscope/v1/results.pb.h"
 
@@ -46,6 +47,11 @@ class AgentClient {
   // `out` gets everything but the connections.
   absl::Status ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                const std::function<void(v1::ConnectionBatch*)>& on_batch = nullptr);
+  // As ListConnections with `on_batch`, but each connection stays as the
+  // agent encoded it: for output that passes connections on without looking
+  // at them (JSON), receiving is then a copy rather than a parse.
+  absl::Status ListConnectionsEncoded(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                                      const std::function<void(client::EncodedConnectionBatch*)>& on_batch);
   absl::Status GetCounters(v1::Counters* out);
   // A connection attempt from the agent's host (agent started with
   // --allow-probe); the deadline is the probe's timeout plus the call's.

@@ -10,6 +10,7 @@
 namespace tcbscope {
 namespace {
 
+
 void Fetch(const GlobalOptions& global, PairingSide* side) {
   absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(side->host, global.client);
   if (!client.ok()) {
@@ -24,8 +25,8 @@ void Fetch(const GlobalOptions& global, PairingSide* side) {
   req.set_all(true);
   req.set_tcp_info(true);
   req.set_sequence(true);
-  side->conns.Clear();
-  side->status = (*client)->ListConnections(req, &side->conns);
+  side->conns->Clear();
+  side->status = (*client)->ListConnections(req, side->conns);
 }
 
 bool Selected(const Filter& f, StateMask states, const v1::Connection& c) {
@@ -69,11 +70,12 @@ int RecordSideErrors(PairingSide& a, PairingSide& b, const Io& io, v1::Correlate
 void PairSelected(PairingSide& a, PairingSide& b, const Filter& filter, v1::CorrelateResult* result) {
   const StateMask states = filter.States(kAllStates);
   PairingSide& bb = SameAgent(a, b) ? a : b;
-  HostSnapshot sa{a.host.ToString(), &a.info, a.conns.mutable_connections(), FromTimestamp(a.conns.captured_at()),
+  HostSnapshot sa{a.host.ToString(), &a.info, a.conns->mutable_connections(), FromTimestamp(a.conns->captured_at()),
                   a.host.port};
-  HostSnapshot sb{bb.host.ToString(), &bb.info, bb.conns.mutable_connections(), FromTimestamp(bb.conns.captured_at()),
-                  bb.host.port};
-  v1::CorrelateResult all;
+  HostSnapshot sb{bb.host.ToString(), &bb.info, bb.conns->mutable_connections(),
+                  FromTimestamp(bb.conns->captured_at()), bb.host.port};
+  // On the snapshots' arena, so that Correlate's moves are pointer swaps.
+  v1::CorrelateResult& all = *google::protobuf::Arena::CreateMessage<v1::CorrelateResult>(a.conns->GetArena());
   Correlate(sa, sb, &all);
   result->set_skew_ms(all.skew_ms());
   for (auto& p : *all.mutable_pairs()) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "client/command.h"
+#include "google/protobuf/arena.h"
 #include "common/filter.h"
 #include "tcbscope/v1/results.pb.h"
 
@@ -13,10 +14,25 @@ namespace tcbscope {
 
 // One host's contribution: its info and an unfiltered snapshot of every
 // state, with tcp_info and (when the agent has them) sequence numbers.
+//
+// The snapshot lives on `arena` (REQUIRES: not null, outlives the side).
+// A command keeps both sides and its result on one arena: then pairing moves
+// each connection into the result by swapping pointers, and the end of the
+// command frees a few large blocks instead of a million small objects (that
+// was a third of `correlate`'s CPU at 100k connections).
 struct PairingSide {
+  PairingSide(HostPort h, google::protobuf::Arena* arena)
+      : host(std::move(h)), conns(google::protobuf::Arena::CreateMessage<v1::HostConnections>(arena)) {}
+  // The next snapshot goes on `arena` (REQUIRES: not null); the last one
+  // stays where it was. For a command that takes many snapshots and wants
+  // each one's memory back when it is done with it.
+  void UseArena(google::protobuf::Arena* arena) {
+    conns = google::protobuf::Arena::CreateMessage<v1::HostConnections>(arena);
+  }
+
   HostPort host;
   v1::HostInfo info;
-  v1::HostConnections conns;
+  v1::HostConnections* conns;  // owned by the arena
   absl::Status status;
 };
 
@@ -32,6 +48,8 @@ int RecordSideErrors(PairingSide& a, PairingSide& b, const Io& io, v1::Correlate
 
 // Pairs the two snapshots (consuming them) and keeps the pairs the filter
 // selects by either end and the unpaired TCBs it selects; computes findings.
+// Moving connections into `result` is cheapest when it is on the sides'
+// arena; elsewhere they are copied.
 void PairSelected(PairingSide& a, PairingSide& b, const Filter& filter, v1::CorrelateResult* result);
 
 const char* SeverityName(v1::Severity s);

@@ -133,6 +133,12 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
     matches.push_back({i, it->second, passive});
     a_used[i] = true;
     b_used[it->second] = true;
+    if (same) {
+      // Both ends are in the one list: neither is looked at again (the
+      // sequence-number pass would otherwise try every server end).
+      a_used[it->second] = true;
+      b_used[i] = true;
+    }
   }
 
   // Through NAT the addresses do not mirror each other, but the handshake

@@ -13,6 +13,7 @@
 #include "client/command.h"
 #include "client/host_args.h"
 #include "client/pairing.h"
+#include "client/prefaulted.h"
 #include "client/render/connection_text.h"
 #include "client/render/json_output.h"
 #include "client/render/seq_svg.h"
@@ -197,10 +198,15 @@ class CompareCommand : public Command {
     result.set_interval_ms(absl::ToDoubleMilliseconds(interval));
     // Pairs are followed across samples by both ends' cookies.
     absl::flat_hash_map<std::pair<uint64_t, uint64_t>, int> index;
-    PairingSide a{hf->hosts[0], {}, {}, {}}, b{hf->hosts[1], {}, {}, {}};
+    google::protobuf::Arena first;
+    PairingSide a(hf->hosts[0], &first), b(hf->hosts[1], &first);
     int exit_code = kExitOk;
     for (int k = 0; k < samples_; ++k) {
       if (k > 0) absl::SleepFor(interval);
+      // Each sample's snapshots are freed once its selected pairs are kept.
+      google::protobuf::Arena sample(PrefaultedArenaOptions());
+      a.UseArena(&sample);
+      b.UseArena(&sample);
       FetchBoth(global, &a, &b);
       v1::CorrelateResult r;
       exit_code = RecordSideErrors(a, b, io, &r);

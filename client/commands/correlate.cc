@@ -8,6 +8,7 @@
 #include "client/command.h"
 #include "client/host_args.h"
 #include "client/pairing.h"
+#include "client/prefaulted.h"
 #include "client/render/connection_text.h"
 #include "client/render/json_output.h"
 #include "client/render/text_table.h"
@@ -38,9 +39,11 @@ class CorrelateCommand : public Command {
       PrintError(io, absl::StrCat("correlate takes exactly two hosts (HOST_A HOST_B), got ", hf->hosts.size()));
       return kExitUsage;
     }
-    PairingSide a{hf->hosts[0], {}, {}, {}}, b{hf->hosts[1], {}, {}, {}};
+    // Snapshots and result on one arena (see PairingSide).
+    google::protobuf::Arena arena(PrefaultedArenaOptions());
+    PairingSide a(hf->hosts[0], &arena), b(hf->hosts[1], &arena);
     FetchBoth(global, &a, &b);
-    v1::CorrelateResult result;
+    v1::CorrelateResult& result = *google::protobuf::Arena::CreateMessage<v1::CorrelateResult>(&arena);
     int exit_code = RecordSideErrors(a, b, io, &result);
     if (exit_code == kExitOk) {
       PairSelected(a, b, hf->parsed_filter, &result);

@@ -14,6 +14,7 @@
 #include "client/command.h"
 #include "client/fan_out.h"
 #include "client/pairing.h"
+#include "client/prefaulted.h"
 #include "client/render/json_output.h"
 #include "common/compare.h"
 #include "common/diagnose.h"
@@ -103,7 +104,8 @@ class DiagnoseCommand : public Command {
     const uint16_t port = target->port;
 
     v1::DiagnoseResult result;
-    PairingSide a{*a_host, {}, {}, {}}, b{HostPort{target->host, agent_port_b_}, {}, {}, {}};
+    google::protobuf::Arena arena(PrefaultedArenaOptions());  // both looks' snapshots (see PairingSide)
+    PairingSide a(*a_host, &arena), b(HostPort{target->host, agent_port_b_}, &arena);
     result.set_host_a(a.host.ToString());
     result.set_host_b(b.host.ToString());
     result.set_target(HostPort{target_addr->ToString(), port}.ToString());
@@ -183,7 +185,7 @@ class DiagnoseCommand : public Command {
     in.target = *target_addr;
     in.port = port;
     PairingSide& bb = SameAgent(a, b) ? a : b;
-    for (const v1::Connection& c : bb.conns.connections()) {
+    for (const v1::Connection& c : bb.conns->connections()) {
       if (c.local().port() != port) continue;
       if (c.state() == v1::TCP_STATE_LISTEN) in.b_listeners.push_back(c);
       if (c.state() == v1::TCP_STATE_SYN_RECV) in.b_syn_recv.push_back(c);
