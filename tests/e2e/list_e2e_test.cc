@@ -267,5 +267,26 @@ TEST_F(ListE2eTest, InfoAndCounters) {
   EXPECT_GT(counters.hosts(0).delta_seconds(), 0.19);
 }
 
+// The CLI dials an address directly (ipv4:/ipv6: targets) and a name through
+// the resolver: all three reach the agent, and JSON names the host as given.
+TEST_F(ListE2eTest, ReachesTheAgentByV4AndV6AddressAndByName) {
+  AgentProcess v6({}, "[::1]:0");
+  ASSERT_TRUE(v6.ok()) << v6.error();
+  const std::string port = std::to_string(v6.port());
+  for (const std::string& host : {"[::1]:" + port, "localhost:" + port}) {
+    CommandResult r = Cli({"list", host, "-l", "-o", "json", "sport = :" + port});
+    ASSERT_EQ(r.exit_code, 0) << host << ": " << r.err;
+    v1::ListResult doc;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &doc).ok()) << r.out;
+    ASSERT_EQ(doc.hosts_size(), 1);
+    EXPECT_EQ(doc.hosts(0).host(), host);
+    ASSERT_EQ(doc.hosts(0).connections_size(), 1) << host;  // the v6 agent's own listener
+    EXPECT_EQ(doc.hosts(0).connections(0).local().address(), "::1");
+  }
+  CommandResult r = Cli({"info", agent_.address(), "[::1]:" + port});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("[::1]:" + port), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace tcbscope
