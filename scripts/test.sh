@@ -21,7 +21,10 @@ if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
   cmake --build build-asan -j"$jobs" 2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
   # A small quarantine: the e2e tests bound the agent's memory, and ASan's
   # default 256 MiB of freed-but-held blocks would be counted as the agent's.
+  # Leaks in other projects' libraries are listed, with reasons, in
+  # tests/lsan_suppressions.txt.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=16 \
+    LSAN_OPTIONS="suppressions=$PWD/tests/lsan_suppressions.txt" \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan -L 'unit|e2e' --output-on-failure -j"$jobs" --timeout 600
 fi
