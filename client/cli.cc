@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <iterator>
 #include <memory>
 #include <optional>
 
@@ -57,16 +56,12 @@ int ReportHostErrors(const std::vector<HostPort>& hosts, const std::vector<absl:
 
 namespace {
 
-// Global flags that take a value (as registered in RunCli).
-constexpr absl::string_view kValuedGlobalFlags[] = {"-o",       "--output",   "--timeout",    "--tls-ca",
-                                                    "--tls-cert", "--tls-key", "--token-file", "--config"};
-
-// The command word: the first argument that is neither a flag nor a global
-// flag's value. Empty when there is none.
-std::string CommandWord(int argc, char** argv) {
+// The command word: the first argument that is neither a flag nor the value
+// of one of `app`'s options that take one. Empty when there is none.
+std::string CommandWord(const CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (std::find(std::begin(kValuedGlobalFlags), std::end(kValuedGlobalFlags), a) != std::end(kValuedGlobalFlags)) {
+    if (const CLI::Option* o = app.get_option_no_throw(a); o != nullptr && o->get_items_expected_min() > 0) {
       ++i;
       continue;
     }
@@ -79,17 +74,6 @@ std::string CommandWord(int argc, char** argv) {
 }  // namespace
 
 int RunCli(int argc, char** argv, const Io& io) {
-  const std::string word = CommandWord(argc, argv);
-  bool known = word.empty();
-  std::string names;
-  for (const CommandEntry& e : kCommands) {
-    known |= word == e.name;
-    absl::StrAppend(&names, names.empty() ? "" : ", ", e.name);
-  }
-  if (!known) {
-    PrintError(io, absl::StrCat("unknown command '", word, "' (commands: ", names, "; see tcbscope --help)"));
-    return kExitUsage;
-  }
   CLI::App app{"tcbscope: both ends of a TCP connection, side by side"};
   app.require_subcommand(1);
   app.fallthrough();  // global flags may follow the subcommand
@@ -111,6 +95,20 @@ int RunCli(int argc, char** argv, const Io& io) {
   const bool config_from_env = !config_path.empty();
   CLI::Option* config_flag = app.add_option(
       "--config", config_path, "configuration file: named hosts and credentials (default ~/.config/tcbscope/config)");
+
+  // The command word is checked before parsing, so that a mistyped command
+  // is answered with the list of commands.
+  const std::string word = CommandWord(app, argc, argv);
+  bool known = word.empty();
+  std::string names;
+  for (const CommandEntry& e : kCommands) {
+    known |= word == e.name;
+    absl::StrAppend(&names, names.empty() ? "" : ", ", e.name);
+  }
+  if (!known) {
+    PrintError(io, absl::StrCat("unknown command '", word, "' (commands: ", names, "; see tcbscope --help)"));
+    return kExitUsage;
+  }
 
   std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
   for (const CommandEntry& e : kCommands) {

@@ -10,7 +10,6 @@
 namespace tcbscope {
 namespace {
 
-
 void Fetch(const GlobalOptions& global, PairingSide* side) {
   absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(side->host, global.client);
   if (!client.ok()) {

@@ -122,6 +122,18 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
   std::vector<Match> matches;
   std::vector<bool> b_used(cb.size(), false);
   std::vector<bool> a_used(ca.size(), false);
+  // Records A's element i paired with B's element j. In one-host mode both
+  // ends are in the one list, so neither is looked at again on either side
+  // (the sequence-number pass would otherwise try every server end).
+  auto pair = [&](Match m) {
+    matches.push_back(m);
+    a_used[m.a] = true;
+    b_used[m.b] = true;
+    if (same) {
+      a_used[m.b] = true;
+      b_used[m.a] = true;
+    }
+  };
   for (int i = 0; i < ca.size(); ++i) {
     if (!keys_a[i]) continue;
     const Key& kx = *keys_a[i];
@@ -130,15 +142,7 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
     auto it = index_b.find(Key{kx.remote, kx.local});
     if (it == index_b.end()) continue;
     const char* passive = Listens(listeners, kx.remote) ? "B" : Listens(listeners_a, kx.local) ? "A" : "";
-    matches.push_back({i, it->second, passive});
-    a_used[i] = true;
-    b_used[it->second] = true;
-    if (same) {
-      // Both ends are in the one list: neither is looked at again (the
-      // sequence-number pass would otherwise try every server end).
-      a_used[it->second] = true;
-      b_used[i] = true;
-    }
+    pair({i, it->second, passive});
   }
 
   // Through NAT the addresses do not mirror each other, but the handshake
@@ -177,13 +181,7 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
       // In one-host mode both ends sit in one list: keep the pair once,
       // oriented client (the active opener) first.
       if (same && !a_active) continue;
-      matches.push_back({i, found->index, a_active ? "B" : "A", true});
-      a_used[i] = true;
-      b_used[found->index] = true;
-      if (same) {
-        a_used[found->index] = true;
-        b_used[i] = true;
-      }
+      pair({i, found->index, a_active ? "B" : "A", true});
     }
   }
 
