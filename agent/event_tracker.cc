@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include "common/ip_address.h"
 
 namespace tcbscope {
@@ -18,7 +20,7 @@ constexpr size_t kGoneRemembered = 4096;
 
 bool HasEndpoints(const tcb_event& r) { return r.sport != 0 && r.dport != 0; }
 
-std::shared_ptr<const HubEvent> Event(HubEvent::Kind kind, absl::Time t, uint64_t mono,
+std::shared_ptr<HubEvent> Event(HubEvent::Kind kind, absl::Time t, uint64_t mono,
                                       std::shared_ptr<const v1::Connection> before,
                                       std::shared_ptr<const v1::Connection> after) {
   auto e = std::make_shared<HubEvent>();
@@ -75,17 +77,68 @@ absl::Time EventTracker::NextTimeWaitCheck(const v1::Connection& c, absl::Time n
   return now + left + kTimeWaitSlack;
 }
 
-void EventTracker::Seed(const Snapshot& snap, absl::Time now) {
+std::shared_ptr<const v1::Connection> EventTracker::Kept(const v1::Connection& c) {
+  // What the tracker keeps of a socket is who it is and its state: its
+  // counters would only grow stale (no record refreshes them), and they are
+  // most of its memory (100k sockets: ~85 MB with them, ~30 MB without).
+  auto kept = std::make_shared<v1::Connection>(c);
+  kept->clear_tcp_info();
+  kept->clear_seq();
+  return kept;
+}
+
+bool EventTracker::IsTimeWaitSocket(const v1::Connection& c) {
+  // An orphan's FIN_WAIT2 is a time-wait socket too: no inode.
+  return c.state() == v1::TCP_STATE_TIME_WAIT || (c.state() == v1::TCP_STATE_FIN_WAIT2 && c.inode() == 0);
+}
+
+void EventTracker::Seed(const Snapshot& snap, absl::Time now, uint64_t dump_start_ns) {
+  skip_before_ns_ = std::max(skip_before_ns_, dump_start_ns);
   for (const v1::Connection& c : snap) {
     if (c.cookie() == 0) continue;
-    const bool tw = c.state() == v1::TCP_STATE_TIME_WAIT || (c.state() == v1::TCP_STATE_FIN_WAIT2 && c.inode() == 0);
-    // What the tracker keeps of a socket is who it is and its state: its
-    // counters would only grow stale (no record refreshes them), and they are
-    // most of its memory (100k sockets: ~85 MB with them, ~30 MB without).
-    auto kept = std::make_shared<v1::Connection>(c);
-    kept->clear_tcp_info();
-    kept->clear_seq();
-    Remember(std::move(kept), now, tw);
+    Remember(Kept(c), now, IsTimeWaitSocket(c));
+  }
+}
+
+void EventTracker::Reconcile(const Snapshot& dump, uint64_t dump_start_ns, absl::Time now, HubEvents* out) {
+  skip_before_ns_ = std::max(skip_before_ns_, dump_start_ns);
+  auto emit = [&](HubEvent::Kind kind, std::shared_ptr<const v1::Connection> before,
+                  std::shared_ptr<const v1::Connection> after) {
+    // A watcher whose snapshot is newer than the dump has it already.
+    std::shared_ptr<HubEvent> e = Event(kind, now, dump_start_ns, std::move(before), std::move(after));
+    e->found_by_dump = true;
+    out->push_back(std::move(e));
+  };
+  absl::flat_hash_set<uint64_t> present;
+  present.reserve(static_cast<size_t>(dump.size()));
+  for (const v1::Connection& c : dump) {
+    if (c.cookie() == 0) continue;
+    present.insert(c.cookie());
+    pending_.erase(c.cookie());
+    auto it = known_.find(c.cookie());
+    if (it != known_.end() && it->second->state() == c.state()) continue;
+    std::shared_ptr<const v1::Connection> kept = Kept(c);
+    if (it == known_.end()) {
+      emit(HubEvent::Kind::kAdded, nullptr, kept);
+    } else {
+      emit(HubEvent::Kind::kChanged, it->second, kept);
+    }
+    if (tw_cookies_.contains(c.cookie())) {
+      known_[c.cookie()] = std::move(kept);  // already checked on by ExpireTimeWait
+    } else {
+      Remember(std::move(kept), now, IsTimeWaitSocket(c));
+    }
+  }
+  std::vector<uint64_t> absent;
+  for (const auto& [cookie, c] : known_) {
+    if (!present.contains(cookie)) absent.push_back(cookie);
+  }
+  for (uint64_t cookie : absent) {
+    auto it = known_.find(cookie);
+    std::shared_ptr<const v1::Connection> last = std::move(it->second);
+    known_.erase(it);
+    emit(HubEvent::Kind::kRemoved, last, nullptr);
+    Forget(cookie, std::move(last));
   }
 }
 
@@ -105,6 +158,7 @@ void EventTracker::Clear() {
   pending_.clear();
   time_wait_.clear();
   tw_cookies_.clear();
+  skip_before_ns_ = 0;
 }
 
 void EventTracker::EmitAdded(std::shared_ptr<const v1::Connection> c, absl::Time t, uint64_t mono, HubEvents* out) {
@@ -113,6 +167,9 @@ void EventTracker::EmitAdded(std::shared_ptr<const v1::Connection> c, absl::Time
 }
 
 void EventTracker::Apply(const tcb_event& r, absl::Time t, HubEvents* out) {
+  // Already in the last dump. (Segment records are not: a dump has no
+  // record of a retransmission.)
+  if (r.kind == TCB_EVENT_STATE && r.ktime_ns < skip_before_ns_) return;
   // A held-back socket's next record completes it: "added" first, with the
   // endpoints this record has, unless it never became visible at all.
   if (auto p = pending_.find(r.cookie); p != pending_.end()) {
@@ -171,6 +228,8 @@ void EventTracker::Apply(const tcb_event& r, absl::Time t, HubEvents* out) {
 
   auto known = known_.find(r.cookie);
   if (known == known_.end()) {
+    // Removed already: a dump found it gone before its record arrived.
+    if (r.newstate == kClose && gone_.contains(r.cookie)) return;
     if (r.newstate == kClose) {
       // A socket we never knew, closing: report it only if the kernel still
       // gave its endpoints.

@@ -22,6 +22,13 @@
 //    (ExpireTimeWait): every second while it reports FIN_WAIT2, when its
 //    timer runs out once it reports TIME_WAIT.
 //  * Events are applied in ring-buffer order, which is per-socket order.
+//  * The kernel may skip a record (a program does not nest on one CPU; see
+//    BpfEventReader::missed). Reconcile compares a dump with what the
+//    tracker knows and reports the difference, so a watcher is told where
+//    the socket ended up even when it was not told how.
+//  * A dump that began at monotonic time T already shows every transition
+//    recorded before T, so after Seed or Reconcile such records are not
+//    applied again (they could only move a socket back to an older state).
 //
 // Pure logic apart from the lookup callback, so it is tested with hand-built
 // records. Not thread-safe: the hub calls it under its lock.
@@ -61,6 +68,8 @@ struct HubEvent {
   uint32_t seq = 0;
   uint32_t count = 0;
   std::string reason;
+  // The kernel skipped this change's records; a dump found it (Reconcile).
+  bool found_by_dump = false;
 };
 
 using HubEvents = std::vector<std::shared_ptr<const HubEvent>>;
@@ -80,7 +89,15 @@ class EventTracker {
 
   // Records every socket of `snap` (replacing what is known of them), without
   // their tcp_info and sequence numbers: events carry identity and state.
-  void Seed(const Snapshot& snap, absl::Time now);
+  // `dump_start_ns`: CLOSE_MONOTONIC when the dump began (0: unknown); state
+  // records older than that are not applied afterwards.
+  void Seed(const Snapshot& snap, absl::Time now, uint64_t dump_start_ns = 0);
+  // Brings what is known in line with `dump` (begun at `dump_start_ns`, taken
+  // at `now`) after the kernel skipped records: a socket the tracker did not
+  // know is added, one in another state changed, one absent removed, each
+  // event marked found_by_dump. Held-back connects the dump names are
+  // completed the same way.
+  void Reconcile(const Snapshot& dump, uint64_t dump_start_ns, absl::Time now, HubEvents* out);
   // Forgets everything (no one watches).
   void Clear();
   bool empty() const { return known_.empty() && gone_.empty() && pending_.empty() && time_wait_.empty(); }
@@ -114,6 +131,10 @@ class EventTracker {
   // checked on until it is gone.
   void Remember(std::shared_ptr<const v1::Connection> c, absl::Time now, bool time_wait = false);
   static absl::Time NextTimeWaitCheck(const v1::Connection& c, absl::Time now);
+  // What is kept of a dumped socket (no counters), and whether it is a
+  // time-wait socket.
+  static std::shared_ptr<const v1::Connection> Kept(const v1::Connection& c);
+  static bool IsTimeWaitSocket(const v1::Connection& c);
 
   Lookup lookup_;
   std::function<std::string(uint32_t)> reason_name_;
@@ -125,6 +146,7 @@ class EventTracker {
   // (a reset sent on close with SO_LINGER 0 follows it). Bounded.
   absl::flat_hash_map<uint64_t, std::shared_ptr<const v1::Connection>> gone_;
   std::deque<uint64_t> gone_order_;
+  uint64_t skip_before_ns_ = 0;  // state records older than the last Seed/Reconcile dump
   void Forget(uint64_t cookie, std::shared_ptr<const v1::Connection> last);
 };
 

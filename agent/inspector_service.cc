@@ -262,6 +262,7 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
           break;
         }
       }
+      e.set_found_by_dump(ev->found_by_dump);
       if (!write(&e, ev->time)) return grpc::Status::OK;
     }
     if (absl::Now() - last_write >= options_.heartbeat) {

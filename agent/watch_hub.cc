@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "agent/kernel/inet_diag_parser.h"
+#include "absl/strings/str_cat.h"
+#include "agent/log.h"
 #include "common/diff.h"
 
 namespace tcbscope {
@@ -17,6 +19,13 @@ constexpr absl::Duration kEventWait = absl::Milliseconds(100);
 // SYN_SENT sockets after this long, and given up after kPendingGiveUp.
 constexpr absl::Duration kPendingLookup = absl::Milliseconds(20);
 constexpr absl::Duration kPendingGiveUp = absl::Seconds(1);
+// How often the kernel's count of skipped records is read (one bpf(2) call
+// per program), and the least time between two reconciling dumps: on a busy
+// host records may be skipped every second, and a dump of 100k sockets costs
+// ~0.1 s of CPU.
+constexpr absl::Duration kMissCheck = absl::Milliseconds(100);
+constexpr absl::Duration kReconcileSpacing = absl::Seconds(1);
+constexpr absl::Duration kMissLogSpacing = absl::Minutes(1);
 
 }  // namespace
 
@@ -79,10 +88,18 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
     // the snapshot and the subscription; records the kernel made before the
     // dump began are already in the snapshot and are not this watcher's.
     absl::MutexLock lock(&mu_);
+    const bool first = subs_.empty();
+    if (first) missed_seen_ = events_->missed();  // skipped before now: in the dump
     sub->since_monotonic_ns_ = kernel::MonotonicNowNs();
     absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Dump();
     if (!snap.ok()) return snap.status();
-    tracker_.Seed(**snap, absl::Now());
+    // With watchers already there the tracker is up to date, and replacing
+    // its table would hide from them what changed since (records made before
+    // this dump are still to come). The first watcher starts it afresh.
+    if (first) {
+      tracker_.Clear();
+      tracker_.Seed(**snap, absl::Now(), sub->since_monotonic_ns_);
+    }
     // The tracker holds what it needs; a second copy of the table would
     // double the memory of watching (resyncs dump afresh).
     latest_time_ = absl::Now();
@@ -230,6 +247,35 @@ void WatchHub::RunPolling() {
   }
 }
 
+void WatchHub::Reconcile(absl::Time now, HubEvents* out) {
+  if (now < next_miss_check_) return;
+  next_miss_check_ = now + kMissCheck;
+  if (now - last_reconcile_ < kReconcileSpacing) return;
+  const uint64_t missed = events_->missed();
+  if (missed == missed_seen_) return;
+  missed_seen_ = missed;
+  last_reconcile_ = now;
+  // Apply what is already queued first, so that the dump adds only what the
+  // kernel skipped; records still to come from before it are then dropped.
+  (void)events_->Poll(absl::ZeroDuration(), [&](const tcb_event& r) {
+    tracker_.Apply(r, kernel::MonotonicToTime(r.ktime_ns), out);
+  });
+  const uint64_t start = kernel::MonotonicNowNs();
+  absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Dump(kAllStates, /*tcp_info=*/false);
+  if (!snap.ok()) {
+    missed_seen_ = missed - 1;  // differs: tried again after the spacing
+    return;
+  }
+  const size_t before = out->size();
+  tracker_.Reconcile(**snap, start, absl::Now(), out);
+  if (now - last_miss_log_ >= kMissLogSpacing) {
+    last_miss_log_ = now;
+    Log(LogLevel::kInfo, absl::StrCat("BPF: the kernel has skipped ", missed,
+                                      " records since load (a tracing program does not nest on one CPU); a dump "
+                                      "showed ", out->size() - before, " changes they would have carried, sent to watchers"));
+  }
+}
+
 void WatchHub::RunEvents() {
   std::vector<tcb_event> batch;
   while (!Stopping()) {
@@ -255,8 +301,9 @@ void WatchHub::RunEvents() {
       // watcher has a gap. Start over from the kernel's table.
       lost_seen_ = lost;
       tracker_.Clear();
+      const uint64_t start = kernel::MonotonicNowNs();
       absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Dump();
-      if (snap.ok()) tracker_.Seed(**snap, now);
+      if (snap.ok()) tracker_.Seed(**snap, now, start);
       for (const auto& sub : subs_) {
         absl::MutexLock sl(&sub->mu_);
         sub->overflowed_ = true;
@@ -266,6 +313,7 @@ void WatchHub::RunEvents() {
     }
     HubEvents out;
     for (const tcb_event& r : batch) tracker_.Apply(r, kernel::MonotonicToTime(r.ktime_ns), &out);
+    Reconcile(now, &out);
     tracker_.ExpireTimeWait(now, &out);
     if (std::optional<absl::Time> oldest = tracker_.OldestPending(); oldest && now - *oldest >= kPendingLookup) {
       absl::StatusOr<std::shared_ptr<const Snapshot>> syn =

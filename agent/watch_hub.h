@@ -3,7 +3,10 @@
 // Two sources, one event vocabulary (added / changed / removed / segment):
 //  * BPF: kernel tracepoint records from the ring buffer, turned into events
 //    by an EventTracker as they arrive (milliseconds). Lost records (ring
-//    buffer full) resync every watcher.
+//    buffer full) resync every watcher. Records the kernel skipped (a
+//    program busy on that CPU when an interrupt made a transition) are made
+//    up for by a dump compared with the tracker (at most once a second):
+//    the watcher gets the difference as events marked found_by_dump.
 //  * Polling: while anyone watches, the hub dumps the socket table every
 //    poll interval and diffs it against the previous dump (common/diff); a
 //    grown total_retrans is also reported as a retransmit segment event.
@@ -88,6 +91,9 @@ class WatchHub {
   bool Stopping();
   // Queues `events` for every subscriber that wants them.
   void Deliver(const HubEvents& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // When the kernel has skipped records since the last look, compares a dump
+  // with the tracker and appends the difference to `out` (rate-limited).
+  void Reconcile(absl::Time now, HubEvents* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   kernel::DiagSource* source_;
   const WatchOptions options_;
@@ -100,6 +106,10 @@ class WatchHub {
   std::unique_ptr<kernel::BpfEventReader> events_;
   EventTracker tracker_ ABSL_GUARDED_BY(mu_);
   uint64_t lost_seen_ = 0;  // hub thread only
+  uint64_t missed_seen_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time next_miss_check_ = absl::InfinitePast();  // hub thread only
+  absl::Time last_reconcile_ = absl::InfinitePast();   // hub thread only
+  absl::Time last_miss_log_ = absl::InfinitePast();    // hub thread only
   std::thread poller_;
 };
 

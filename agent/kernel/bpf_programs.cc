@@ -113,6 +113,18 @@ class EventReaderImpl : public BpfEventReader {
 
   uint64_t lost() const override { return __atomic_load_n(&skel_->bss->lost_events, __ATOMIC_RELAXED); }
 
+  uint64_t missed() const override {
+    uint64_t total = 0;
+    for (const bpf_program* p : {skel_->progs.on_state, skel_->progs.on_retransmit, skel_->progs.on_send_reset,
+                                 skel_->progs.on_receive_reset}) {
+      bpf_prog_info info;
+      std::memset(&info, 0, sizeof(info));
+      __u32 len = sizeof(info);
+      if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0) total += info.recursion_misses;
+    }
+    return total;
+  }
+
   std::string ResetReason(uint32_t value) const override {
     auto it = reasons_.find(value);
     return it == reasons_.end() ? std::string() : it->second;

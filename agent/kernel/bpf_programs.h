@@ -43,6 +43,12 @@ class BpfEventReader {
   // Records the kernel could not queue because the ring buffer was full,
   // since load. Monotonic.
   virtual uint64_t lost() const = 0;
+  // Records the kernel never made: a tracing program does not run inside
+  // itself on one CPU, so a transition made in an interrupt while the program
+  // was busy on that CPU (for another socket, in a system call) is skipped,
+  // and counted. The sum over the programs since load; monotonic. One
+  // bpf(2) call per program.
+  virtual uint64_t missed() const = 0;
   // The name of a reset reason (enum sk_rst_reason, read from the running
   // kernel's BTF); "" when unknown.
   virtual std::string ResetReason(uint32_t value) const = 0;

@@ -177,7 +177,9 @@ class WatchCommand : public Command {
         const bool change = e.event_case() == v1::WatchEvent::kAdded || e.event_case() == v1::WatchEvent::kRemoved ||
                             e.event_case() == v1::WatchEvent::kChanged || e.event_case() == v1::WatchEvent::kSegment;
         if (change && Done()) return;
-        Emit(name, &e, "", absl::StrCat(FormatTime(FromTimestamp(e.time())), " ", name, " ", Describe(e)));
+        Emit(name, &e, "",
+             absl::StrCat(FormatTime(FromTimestamp(e.time())), " ", name, " ", Describe(e),
+                          e.found_by_dump() ? " (found by a dump: the kernel skipped its records)" : ""));
         if (change) ++seen_;
       });
       {

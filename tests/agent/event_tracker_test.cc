@@ -244,5 +244,101 @@ TEST(EventTrackerTest, SeededSocketsAreKnownAndTimeWaitOnesExpire) {
   EXPECT_EQ(t.size(), 0u);
 }
 
+// The kernel skipped FIN_WAIT1 -> FIN_WAIT2 -> CLOSE (an interrupt's
+// transition while the program ran on that CPU): the reconciling dump shows
+// the orphan's time-wait socket, and from there it is followed as usual.
+TEST(EventTrackerTest, ReconcileReportsWhatTheKernelSkippedAndFollowsOn) {
+  FakeKernel kernel;
+  EventTracker t(kernel.lookup(), nullptr);
+  const absl::Time now = absl::Now();
+  HubEvents out;
+  t.Apply(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED), now, &out);
+  t.Apply(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1), now, &out);
+  out.clear();
+  Snapshot dump;
+  *dump.Add() = TimeWait(v1::TCP_STATE_FIN_WAIT2, 59000);
+  t.Reconcile(dump, 1000, now, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->kind, K::kChanged);
+  EXPECT_TRUE(out[0]->found_by_dump);
+  EXPECT_EQ(out[0]->monotonic_ns, 1000u);
+  EXPECT_EQ(out[0]->before->state(), v1::TCP_STATE_FIN_WAIT1);
+  EXPECT_EQ(out[0]->after->state(), v1::TCP_STATE_FIN_WAIT2);
+  EXPECT_EQ(out[0]->fields, std::vector<std::string>{"state"});
+  // The same dump again: nothing new.
+  out.clear();
+  t.Reconcile(dump, 1100, now, &out);
+  EXPECT_TRUE(out.empty());
+  // The peer's FIN turns it into TIME_WAIT (no record): found by looking.
+  kernel.socket = TimeWait(v1::TCP_STATE_TIME_WAIT, 60000);
+  t.ExpireTimeWait(now + absl::Milliseconds(1100), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->kind, K::kChanged);
+  EXPECT_FALSE(out[0]->found_by_dump);
+  EXPECT_EQ(out[0]->after->state(), v1::TCP_STATE_TIME_WAIT);
+}
+
+TEST(EventTrackerTest, ReconcileAddsRemovesAndDropsRecordsTheDumpAlreadyShows) {
+  FakeKernel kernel;
+  EventTracker t(kernel.lookup(), nullptr);
+  const absl::Time now = absl::Now();
+  HubEvents out;
+  // Known: kCookie established, kCookie+1 established. Held back: a connect
+  // without its port, kCookie+2.
+  t.Apply(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED), now, &out);
+  tcb_event other = Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED, 40001);
+  other.cookie = kCookie + 1;
+  t.Apply(other, now, &out);
+  tcb_event connect = Record(v1::TCP_STATE_CLOSE, v1::TCP_STATE_SYN_SENT, 0, 5000);
+  connect.cookie = kCookie + 2;
+  t.Apply(connect, now, &out);
+  ASSERT_EQ(t.pending(), 1u);
+  out.clear();
+  // The dump: kCookie unchanged, kCookie+1 gone, kCookie+2 established with
+  // its port, kCookie+3 new.
+  Snapshot dump;
+  *dump.Add() = ConnectionFromRecord(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED));
+  tcb_event named = Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED, 40002);
+  named.cookie = kCookie + 2;
+  *dump.Add() = ConnectionFromRecord(named);
+  tcb_event fresh = Record(v1::TCP_STATE_LISTEN, v1::TCP_STATE_SYN_RECV, 5000, 40003);
+  fresh.cookie = kCookie + 3;
+  *dump.Add() = ConnectionFromRecord(fresh);
+  dump.Mutable(1)->mutable_tcp_info()->set_rtt_us(30);  // not kept: no record would refresh it
+  constexpr uint64_t kDumpStart = 5000;
+  t.Reconcile(dump, kDumpStart, now, &out);
+  ASSERT_EQ(out.size(), 3u);
+  for (const auto& e : out) EXPECT_TRUE(e->found_by_dump);
+  EXPECT_EQ(out[0]->kind, K::kAdded);
+  EXPECT_EQ(out[0]->after->cookie(), kCookie + 2);
+  EXPECT_EQ(out[0]->after->local().port(), 40002u);
+  EXPECT_FALSE(out[0]->after->has_tcp_info());
+  EXPECT_EQ(out[1]->kind, K::kAdded);
+  EXPECT_EQ(out[1]->after->cookie(), kCookie + 3);
+  EXPECT_EQ(out[2]->kind, K::kRemoved);
+  EXPECT_EQ(out[2]->before->cookie(), kCookie + 1);
+  EXPECT_EQ(t.pending(), 0u);
+  EXPECT_EQ(t.size(), 3u);
+  out.clear();
+  // Records made before the dump began are in it already; the removed
+  // socket's CLOSE arriving late is not a second removal.
+  tcb_event stale = Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1);
+  stale.ktime_ns = kDumpStart - 1;
+  t.Apply(stale, now, &out);
+  tcb_event late_close = Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_CLOSE, 40001);
+  late_close.cookie = kCookie + 1;
+  late_close.ktime_ns = kDumpStart + 1;
+  t.Apply(late_close, now, &out);
+  EXPECT_TRUE(out.empty());
+  // A record made after it is applied as ever.
+  tcb_event next = Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1);
+  next.ktime_ns = kDumpStart + 2;
+  t.Apply(next, now, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->kind, K::kChanged);
+  EXPECT_FALSE(out[0]->found_by_dump);
+  EXPECT_EQ(out[0]->after->state(), v1::TCP_STATE_FIN_WAIT1);
+}
+
 }  // namespace
 }  // namespace tcbscope

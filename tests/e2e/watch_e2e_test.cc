@@ -36,6 +36,9 @@ using testing::SocketSet;
 struct Seen {
   std::vector<std::string> kinds;       // "added", "changed", "removed"
   std::vector<v1::TcpState> states;     // state after each event (before, for removed)
+  // An event the kernel did not record (BPF programs do not nest on one CPU)
+  // and the agent found by a dump: the states in between are not shown.
+  bool found_by_dump = false;
 };
 
 // Starts an agent with `--events source`. For "bpf", a skip (with the
@@ -114,6 +117,7 @@ TEST_P(WatchE2eTest, ConnectSendCloseInOrderOnBothEnds) {
                                                                                                          : nullptr;
     if (who == nullptr) continue;
     who->kinds.push_back(e.has_added() ? "added" : e.has_removed() ? "removed" : "changed");
+    who->found_by_dump |= e.found_by_dump();
     who->states.push_back(conn->state());
   }
   EXPECT_TRUE(snapshot);
@@ -131,18 +135,32 @@ TEST_P(WatchE2eTest, ConnectSendCloseInOrderOnBothEnds) {
   EXPECT_NE(at(server, v1::TCP_STATE_CLOSE_WAIT), absent) << out.out;
   EXPECT_EQ(server.kinds.back(), "removed") << out.out;
   // The client end: added, established, then FIN-WAIT-2 and TIME-WAIT, in
-  // that order.
+  // that order. Where the kernel skipped the client's records (rare: an
+  // interrupt's transition while the program ran on that CPU), the dump that
+  // made up for them may have found it past FIN-WAIT-2 already; it must
+  // still end in TIME-WAIT.
   ASSERT_GE(client.kinds.size(), 2u) << out.out;
   EXPECT_EQ(client.kinds.front(), "added") << out.out;
   EXPECT_NE(at(client, v1::TCP_STATE_ESTABLISHED), absent) << out.out;
-  EXPECT_LT(at(client, v1::TCP_STATE_ESTABLISHED), at(client, v1::TCP_STATE_FIN_WAIT2)) << out.out;
-  EXPECT_LT(at(client, v1::TCP_STATE_FIN_WAIT2), at(client, v1::TCP_STATE_TIME_WAIT)) << out.out;
   EXPECT_NE(at(client, v1::TCP_STATE_TIME_WAIT), absent) << out.out;
+  if (!client.found_by_dump || at(client, v1::TCP_STATE_FIN_WAIT2) != absent) {
+    EXPECT_LT(at(client, v1::TCP_STATE_ESTABLISHED), at(client, v1::TCP_STATE_FIN_WAIT2)) << out.out;
+    EXPECT_LT(at(client, v1::TCP_STATE_FIN_WAIT2), at(client, v1::TCP_STATE_TIME_WAIT)) << out.out;
+  } else {
+    EXPECT_LT(at(client, v1::TCP_STATE_ESTABLISHED), at(client, v1::TCP_STATE_TIME_WAIT)) << out.out;
+  }
   if (GetParam() == "bpf") {
-    // BPF sees every transition, the short ones too.
-    EXPECT_EQ(client.states.front(), v1::TCP_STATE_SYN_SENT) << out.out;
-    EXPECT_NE(at(client, v1::TCP_STATE_FIN_WAIT1), absent) << out.out;
-    EXPECT_NE(at(server, v1::TCP_STATE_LAST_ACK), absent) << out.out;
+    // BPF sees every transition, the short ones too, unless the kernel
+    // skipped them (and then the stream says so).
+    if (!client.found_by_dump) {
+      EXPECT_EQ(client.states.front(), v1::TCP_STATE_SYN_SENT) << out.out;
+      EXPECT_NE(at(client, v1::TCP_STATE_FIN_WAIT1), absent) << out.out;
+    }
+    if (!server.found_by_dump) {
+      EXPECT_NE(at(server, v1::TCP_STATE_LAST_ACK), absent) << out.out;
+    }
+  } else {
+    EXPECT_FALSE(client.found_by_dump || server.found_by_dump) << "only BPF can skip records";
   }
 }
 

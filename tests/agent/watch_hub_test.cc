@@ -1,0 +1,127 @@
+// WatchHub's BPF path with the kernel behind its seams: a recorded dump (the
+// replay source) stands for the socket table, and a scripted event reader
+// for the ring buffer and the kernel's count of skipped records.
+#include "agent/watch_hub.h"
+
+#include <sys/socket.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/synchronization/mutex.h"
+#include "agent/kernel/replay_source.h"
+#include "gtest/gtest.h"
+
+namespace tcbscope {
+namespace {
+
+std::string ReadData(const std::string& name) {
+  std::ifstream in(std::string(TCBSCOPE_SOURCE_DIR) + "/tests/data/" + name, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Hands out the records it is given and reports `missed` as the kernel's
+// count of skipped ones. Shared with the test, which scripts it.
+struct Script {
+  absl::Mutex mu;
+  std::vector<tcb_event> records ABSL_GUARDED_BY(mu);
+  uint64_t missed ABSL_GUARDED_BY(mu) = 0;
+};
+
+class ScriptedReader : public kernel::BpfEventReader {
+ public:
+  explicit ScriptedReader(std::shared_ptr<Script> script) : script_(std::move(script)) {}
+  absl::StatusOr<int> Poll(absl::Duration timeout, const std::function<void(const tcb_event&)>& on_event) override {
+    std::vector<tcb_event> now;
+    {
+      absl::MutexLock l(&script_->mu);
+      auto any = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(script_->mu) { return !script_->records.empty(); };
+      script_->mu.AwaitWithTimeout(absl::Condition(&any), timeout);
+      now.swap(script_->records);
+    }
+    for (const tcb_event& r : now) on_event(r);
+    return static_cast<int>(now.size());
+  }
+  uint64_t lost() const override { return 0; }
+  uint64_t missed() const override {
+    absl::MutexLock l(&script_->mu);
+    return script_->missed;
+  }
+  std::string ResetReason(uint32_t) const override { return ""; }
+
+ private:
+  std::shared_ptr<Script> script_;
+};
+
+// Waits up to 5 s for `n` events.
+std::vector<std::shared_ptr<const HubEvent>> NextEvents(WatchHub::Subscription* sub, size_t n) {
+  std::vector<std::shared_ptr<const HubEvent>> got;
+  const absl::Time end = absl::Now() + absl::Seconds(5);
+  while (got.size() < n && absl::Now() < end) {
+    if (!sub->Next(absl::Milliseconds(100), &got)) ADD_FAILURE() << "the subscriber was told to resync";
+  }
+  return got;
+}
+
+TEST(WatchHubTest, SkippedRecordsAreMadeUpForByADump) {
+  absl::StatusOr<std::unique_ptr<kernel::ReplaySource>> source =
+      kernel::ReplaySource::FromBytes(ReadData("ss_tan.dump"), "ss_tan");
+  ASSERT_TRUE(source.ok()) << source.status();
+  auto script = std::make_shared<Script>();
+  WatchHub hub((*source).get(), WatchOptions{}, std::make_unique<ScriptedReader>(script),
+               [](const v1::Connection&) -> absl::StatusOr<std::optional<v1::Connection>> { return std::nullopt; });
+  auto subscribed = hub.Subscribe(nullptr);
+  ASSERT_TRUE(subscribed.ok()) << subscribed.status();
+  WatchHub::Subscription* sub = subscribed->first.get();
+  const v1::Connection* est = nullptr;
+  for (const v1::Connection& c : *subscribed->second) {
+    if (c.state() == v1::TCP_STATE_ESTABLISHED && c.cookie() != 0) est = &c;
+  }
+  ASSERT_NE(est, nullptr) << "the recording has an established socket";
+
+  // A record says it closed; the recording (the "kernel") still has it.
+  tcb_event r;
+  std::memset(&r, 0, sizeof(r));
+  r.kind = TCB_EVENT_STATE;
+  r.family = AF_INET;
+  r.cookie = est->cookie();
+  r.oldstate = v1::TCP_STATE_ESTABLISHED;
+  r.newstate = v1::TCP_STATE_CLOSE;
+  r.ktime_ns = kernel::MonotonicNowNs();
+  {
+    absl::MutexLock l(&script->mu);
+    script->records.push_back(r);
+  }
+  std::vector<std::shared_ptr<const HubEvent>> got = NextEvents(sub, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]->kind, HubEvent::Kind::kRemoved);
+  EXPECT_FALSE(got[0]->found_by_dump);
+  // With no skipped records, no dump is compared: nothing more comes.
+  got.clear();
+  EXPECT_TRUE(sub->Next(absl::Milliseconds(300), &got));
+  EXPECT_TRUE(got.empty());
+
+  // The kernel reports a skipped record: the next dump is compared with what
+  // the hub knows, and the socket it still holds comes back.
+  {
+    absl::MutexLock l(&script->mu);
+    script->missed = 1;
+  }
+  got = NextEvents(sub, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]->kind, HubEvent::Kind::kAdded);
+  EXPECT_TRUE(got[0]->found_by_dump);
+  EXPECT_EQ(got[0]->after->cookie(), est->cookie());
+  EXPECT_EQ(got[0]->after->local().port(), est->local().port());
+  // Once: the count has not moved since.
+  got.clear();
+  EXPECT_TRUE(sub->Next(absl::Milliseconds(300), &got));
+  EXPECT_TRUE(got.empty());
+  hub.Unsubscribe(subscribed->first);
+}
+
+}  // namespace
+}  // namespace tcbscope
