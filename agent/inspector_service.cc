@@ -45,9 +45,17 @@ InspectorService::InspectorService(kernel::DiagSource* source, ServiceOptions op
                  grpc::ServerSplitStreamer<v1::ListConnectionsRequest, grpc::ByteBuffer>* stream) {
             return StreamListConnections(context, stream);
           }));
+  MarkMethodCallback(MethodIndex("GetHostInfo"),
+                     new grpc::internal::CallbackUnaryHandler<v1::GetHostInfoRequest, v1::HostInfo>(
+                         [this](grpc::CallbackServerContext* context, const v1::GetHostInfoRequest*,
+                                v1::HostInfo* response) {
+                           grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+                           reactor->Finish(GetHostInfo(context, response));
+                           return reactor;
+                         }));
 }
 
-grpc::Status InspectorService::Authorize(const grpc::ServerContext* context) const {
+grpc::Status InspectorService::Authorize(const grpc::ServerContextBase* context) const {
   if (!options_.token) return grpc::Status::OK;
   const auto& md = context->client_metadata();
   auto it = md.find("authorization");
@@ -65,7 +73,7 @@ InspectorService::Slot::Slot(std::atomic<uint32_t>* counter, uint32_t limit) : c
 
 InspectorService::Slot::~Slot() { counter_->fetch_sub(1); }
 
-grpc::Status InspectorService::Admit(const grpc::ServerContext* context, Slot* slot, const char* what) const {
+grpc::Status InspectorService::Admit(const grpc::ServerContextBase* context, Slot* slot, const char* what) const {
   if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
   if (!slot->ok()) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -74,8 +82,7 @@ grpc::Status InspectorService::Admit(const grpc::ServerContext* context, Slot* s
   return grpc::Status::OK;
 }
 
-grpc::Status InspectorService::GetHostInfo(grpc::ServerContext* context, const v1::GetHostInfoRequest*,
-                                           v1::HostInfo* response) {
+grpc::Status InspectorService::GetHostInfo(const grpc::ServerContextBase* context, v1::HostInfo* response) {
   Slot slot(&calls_, options_.max_calls);
   if (grpc::Status s = Admit(context, &slot, "calls"); !s.ok()) return s;
   absl::Status s = kernel::ReadHostFacts(response);

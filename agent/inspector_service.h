@@ -53,8 +53,10 @@ class InspectorService final : public v1::Inspector::Service {
   // `source` must outlive the service.
   InspectorService(kernel::DiagSource* source, ServiceOptions options);
 
-  grpc::Status GetHostInfo(grpc::ServerContext* context, const v1::GetHostInfoRequest* request,
-                           v1::HostInfo* response) override;
+  // GetHostInfo is a callback method (see the constructor): it never blocks,
+  // and answering on the thread that read the request saves the hand-off to
+  // a sync worker — most of the agent's CPU for a short call.
+  grpc::Status GetHostInfo(const grpc::ServerContextBase* context, v1::HostInfo* response);
   // ListConnections is registered by hand (see the constructor) to write
   // each batch as bytes it encoded itself: gRPC's path for a message sizes
   // it twice (ByteSizeLong, then again inside SerializeToZeroCopyStream),
@@ -71,7 +73,7 @@ class InspectorService final : public v1::Inspector::Service {
 
  private:
   // OK, or UNAUTHENTICATED when a token is required and missing or wrong.
-  grpc::Status Authorize(const grpc::ServerContext* context) const;
+  grpc::Status Authorize(const grpc::ServerContextBase* context) const;
 
   // Admission: a call holds a Slot while it runs; past the limit a call is
   // refused at once rather than queued behind the others.
@@ -85,7 +87,7 @@ class InspectorService final : public v1::Inspector::Service {
     std::atomic<uint32_t>* counter_;
     bool ok_;
   };
-  grpc::Status Admit(const grpc::ServerContext* context, Slot* slot, const char* what) const;
+  grpc::Status Admit(const grpc::ServerContextBase* context, Slot* slot, const char* what) const;
   std::atomic<uint32_t> calls_{0};
   std::atomic<uint32_t> streams_{0};
 

@@ -1,5 +1,6 @@
 #include "agent/snapshot_streamer.h"
 
+#include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -38,11 +39,14 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
 
   // Each batch lives in an arena that is reset once the batch is sent: no
   // malloc/free per connection and sub-message (they were a tenth of the
-  // agent's CPU), and the memory is one block reused for every batch.
-  std::vector<char> block(kArenaBlockBytes);
+  // agent's CPU), and the memory is one block reused for every batch. Not
+  // zero-filled: the arena writes before it reads, so a small snapshot only
+  // faults in the pages it uses (zeroing 1 MiB per call was a tenth of the
+  // agent's CPU for a host with few sockets).
+  std::unique_ptr<char[]> block(new char[kArenaBlockBytes]);
   google::protobuf::ArenaOptions arena_options;
-  arena_options.initial_block = block.data();
-  arena_options.initial_block_size = block.size();
+  arena_options.initial_block = block.get();
+  arena_options.initial_block_size = kArenaBlockBytes;
   arena_options.max_block_size = kArenaBlockBytes;
   google::protobuf::Arena arena(arena_options);
   v1::ConnectionBatch* batch_ptr = google::protobuf::Arena::CreateMessage<v1::ConnectionBatch>(&arena);

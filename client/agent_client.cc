@@ -136,6 +136,21 @@ absl::Status AgentClient::GetHostInfo(v1::HostInfo* out) {
   return Convert(stub_->GetHostInfo(&ctx, v1::GetHostInfoRequest(), out));
 }
 
+void AgentClient::StartGetHostInfo(v1::HostInfo* out, std::function<void(absl::Status)> done) {
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::GetHostInfoRequest request;
+    std::function<void(absl::Status)> done;
+  };
+  auto* call = new Call;
+  call->done = std::move(done);
+  Prepare(&call->ctx);
+  stub_->async()->GetHostInfo(&call->ctx, &call->request, out, [this, call](grpc::Status s) {
+    call->done(Convert(s));
+    delete call;
+  });
+}
+
 absl::Status AgentClient::GetCounters(v1::Counters* out) {
   grpc::ClientContext ctx;
   Prepare(&ctx);

@@ -42,6 +42,10 @@ class AgentClient {
   static absl::StatusOr<std::unique_ptr<AgentClient>> Create(const HostPort& host, const ClientOptions& options);
 
   absl::Status GetHostInfo(v1::HostInfo* out);
+  // Starts GetHostInfo and returns at once; `done` runs once, on a gRPC
+  // thread, when the call has ended. `out` and this client must outlive it.
+  // Many hosts' calls in flight need no thread of the caller's each.
+  void StartGetHostInfo(v1::HostInfo* out, std::function<void(absl::Status)> done);
   // Reads the whole stream into `out` (connections, capture time, interrupted).
   // With `on_batch`, each batch is handed to it as it arrives instead, and
   // `out` gets everything but the connections.

@@ -1,4 +1,5 @@
-// Runs one function per host concurrently and waits for all of them.
+// Runs one function (or one asynchronous call) per host concurrently and
+// waits for all of them.
 #ifndef TCBSCOPE_CLIENT_FAN_OUT_H_
 #define TCBSCOPE_CLIENT_FAN_OUT_H_
 
@@ -7,6 +8,8 @@
 #include <functional>
 #include <thread>
 #include <vector>
+
+#include "absl/synchronization/mutex.h"
 
 namespace tcbscope {
 
@@ -28,6 +31,35 @@ inline void ForEachConcurrently(size_t n, const std::function<void(size_t)>& fn,
     });
   }
   for (auto& t : threads) t.join();
+}
+
+// Starts start(i, done) for i in [0, n) from the calling thread, at most
+// `in_flight` at a time, and returns when every one has called its `done`
+// (exactly once, from any thread; it may be called before start returns).
+// For asynchronous calls: many hosts in flight need no thread each, and the
+// bound keeps a long host list within the file limit.
+inline void StartEachBounded(size_t n, const std::function<void(size_t, std::function<void()>)>& start,
+                             size_t in_flight = 128) {
+  absl::Mutex mu;
+  size_t running = 0;  // guarded by mu
+  size_t finished = 0;  // guarded by mu
+  auto done = [&] {
+    absl::MutexLock l(&mu);
+    --running;
+    ++finished;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    {
+      absl::MutexLock l(&mu);
+      auto room = [&] { return running < in_flight; };
+      mu.Await(absl::Condition(&room));
+      ++running;
+    }
+    start(i, done);
+  }
+  absl::MutexLock l(&mu);
+  auto all = [&] { return finished == n; };
+  mu.Await(absl::Condition(&all));
 }
 
 }  // namespace tcbscope

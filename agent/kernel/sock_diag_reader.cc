@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -63,16 +64,17 @@ absl::Status DumpFamily(mnl_socket* nl, uint8_t family, const DumpRequest& reque
   if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) return Errno("send");
 
   const uint32_t portid = mnl_socket_get_portid(nl);
-  std::vector<char> buf(kRecvBufferBytes);
+  // Not zero-filled: only what recv wrote is read.
+  std::unique_ptr<char[]> buf(new char[kRecvBufferBytes]);
   while (true) {
-    const ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
+    const ssize_t n = mnl_socket_recvfrom(nl, buf.get(), kRecvBufferBytes);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == ENOBUFS) return absl::ResourceExhaustedError("sock_diag: receive buffer overrun (ENOBUFS)");
       return Errno("recv");
     }
     int len = static_cast<int>(n);
-    for (const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(m, len);
+    for (const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf.get()); mnl_nlmsg_ok(m, len);
          m = mnl_nlmsg_next(m, &len)) {
       // Another sender's message (or a stale reply) is not ours to read.
       if (!mnl_nlmsg_portid_ok(m, portid) || !mnl_nlmsg_seq_ok(m, seq)) continue;
@@ -224,15 +226,15 @@ absl::StatusOr<std::optional<v1::Connection>> SockDiagReader::FindOne(const v1::
   if (mnl_socket_sendto(nl.get(), nlh, nlh->nlmsg_len) < 0) return Errno("send");
 
   const uint32_t portid = mnl_socket_get_portid(nl.get());
-  std::vector<char> buf(kRecvBufferBytes);
+  std::unique_ptr<char[]> buf(new char[kRecvBufferBytes]);
   while (true) {
-    const ssize_t n = mnl_socket_recvfrom(nl.get(), buf.data(), buf.size());
+    const ssize_t n = mnl_socket_recvfrom(nl.get(), buf.get(), kRecvBufferBytes);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Errno("recv");
     }
     int len = static_cast<int>(n);
-    for (const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(m, len);
+    for (const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf.get()); mnl_nlmsg_ok(m, len);
          m = mnl_nlmsg_next(m, &len)) {
       if (!mnl_nlmsg_portid_ok(m, portid) || !mnl_nlmsg_seq_ok(m, seq)) continue;
       if (m->nlmsg_type == NLMSG_ERROR) {
