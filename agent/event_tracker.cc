@@ -92,16 +92,17 @@ bool EventTracker::IsTimeWaitSocket(const v1::Connection& c) {
   return c.state() == v1::TCP_STATE_TIME_WAIT || (c.state() == v1::TCP_STATE_FIN_WAIT2 && c.inode() == 0);
 }
 
-void EventTracker::Seed(const Snapshot& snap, absl::Time now, uint64_t dump_start_ns) {
-  skip_before_ns_ = std::max(skip_before_ns_, dump_start_ns);
+void EventTracker::Seed(const Snapshot& snap, absl::Time now, DumpSpan span) {
+  settled_until_ns_ = std::max(settled_until_ns_, span.end_ns);
   for (const v1::Connection& c : snap) {
-    if (c.cookie() == 0) continue;
+    if (c.cookie() == 0 || c.state() == v1::TCP_STATE_NEW_SYN_RECV) continue;
     Remember(Kept(c), now, IsTimeWaitSocket(c));
   }
 }
 
-void EventTracker::Reconcile(const Snapshot& dump, uint64_t dump_start_ns, absl::Time now, HubEvents* out) {
-  skip_before_ns_ = std::max(skip_before_ns_, dump_start_ns);
+void EventTracker::Reconcile(const Snapshot& dump, DumpSpan span, absl::Time now, HubEvents* out) {
+  settled_until_ns_ = std::max(settled_until_ns_, span.end_ns);
+  const uint64_t dump_start_ns = span.start_ns;
   auto emit = [&](HubEvent::Kind kind, std::shared_ptr<const v1::Connection> before,
                   std::shared_ptr<const v1::Connection> after) {
     // A watcher whose snapshot is newer than the dump has it already.
@@ -112,7 +113,7 @@ void EventTracker::Reconcile(const Snapshot& dump, uint64_t dump_start_ns, absl:
   absl::flat_hash_set<uint64_t> present;
   present.reserve(static_cast<size_t>(dump.size()));
   for (const v1::Connection& c : dump) {
-    if (c.cookie() == 0) continue;
+    if (c.cookie() == 0 || c.state() == v1::TCP_STATE_NEW_SYN_RECV) continue;
     present.insert(c.cookie());
     pending_.erase(c.cookie());
     auto it = known_.find(c.cookie());
@@ -135,6 +136,19 @@ void EventTracker::Reconcile(const Snapshot& dump, uint64_t dump_start_ns, absl:
   }
   for (uint64_t cookie : absent) {
     auto it = known_.find(cookie);
+    // Gone, or only missed by the dump (one bucket at a time, it can skip a
+    // socket while others close)? Asked directly; when unsure, kept.
+    absl::StatusOr<std::optional<v1::Connection>> still =
+        lookup_ ? lookup_(*it->second) : std::optional<v1::Connection>();
+    if (!still.ok()) continue;
+    if (still->has_value() && (*still)->cookie() == cookie) {
+      if ((*still)->state() != it->second->state()) {
+        std::shared_ptr<const v1::Connection> kept = Kept(**still);
+        emit(HubEvent::Kind::kChanged, it->second, kept);
+        it->second = std::move(kept);
+      }
+      continue;
+    }
     std::shared_ptr<const v1::Connection> last = std::move(it->second);
     known_.erase(it);
     emit(HubEvent::Kind::kRemoved, last, nullptr);
@@ -158,7 +172,7 @@ void EventTracker::Clear() {
   pending_.clear();
   time_wait_.clear();
   tw_cookies_.clear();
-  skip_before_ns_ = 0;
+  settled_until_ns_ = 0;
 }
 
 void EventTracker::EmitAdded(std::shared_ptr<const v1::Connection> c, absl::Time t, uint64_t mono, HubEvents* out) {
@@ -167,9 +181,12 @@ void EventTracker::EmitAdded(std::shared_ptr<const v1::Connection> c, absl::Time
 }
 
 void EventTracker::Apply(const tcb_event& r, absl::Time t, HubEvents* out) {
-  // Already in the last dump. (Segment records are not: a dump has no
-  // record of a retransmission.)
-  if (r.kind == TCB_EVENT_STATE && r.ktime_ns < skip_before_ns_) return;
+  // Perhaps in the last dump already (see the header). Segment records never
+  // are: a dump has no record of a retransmission.
+  if (r.kind == TCB_EVENT_STATE && r.ktime_ns < settled_until_ns_) {
+    auto k = known_.find(r.cookie);
+    if (k != known_.end() && k->second->state() != r.oldstate) return;
+  }
   // A held-back socket's next record completes it: "added" first, with the
   // endpoints this record has, unless it never became visible at all.
   if (auto p = pending_.find(r.cookie); p != pending_.end()) {

@@ -26,9 +26,14 @@
 //    BpfEventReader::missed). Reconcile compares a dump with what the
 //    tracker knows and reports the difference, so a watcher is told where
 //    the socket ended up even when it was not told how.
-//  * A dump that began at monotonic time T already shows every transition
-//    recorded before T, so after Seed or Reconcile such records are not
-//    applied again (they could only move a socket back to an older state).
+//  * A record stamped before a Seed or Reconcile dump ended may already be
+//    in it, or not (the dump reads each socket at its own moment, and the
+//    tracepoint fires just before the kernel stores the state). Such a record
+//    about a known socket is applied only when it starts from the state the
+//    tracker holds; otherwise the dump has it already, and applying it could
+//    only move the socket back.
+//  * Request sockets (NEW_SYN_RECV) are in dumps but never in records: they
+//    are not tracked (the child socket is, from its own records).
 //
 // Pure logic apart from the lookup callback, so it is tested with hand-built
 // records. Not thread-safe: the hub calls it under its lock.
@@ -79,6 +84,12 @@ using Snapshot = google::protobuf::RepeatedPtrField<v1::Connection>;
 // new state), cookie, netns, uid and, when the record has one, its process.
 v1::Connection ConnectionFromRecord(const tcb_event& r);
 
+// When a dump ran, in CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns).
+struct DumpSpan {
+  uint64_t start_ns = 0;
+  uint64_t end_ns = 0;
+};
+
 class EventTracker {
  public:
   // Finds the socket with these endpoints in the kernel now (any state);
@@ -89,15 +100,14 @@ class EventTracker {
 
   // Records every socket of `snap` (replacing what is known of them), without
   // their tcp_info and sequence numbers: events carry identity and state.
-  // `dump_start_ns`: CLOSE_MONOTONIC when the dump began (0: unknown); state
-  // records older than that are not applied afterwards.
-  void Seed(const Snapshot& snap, absl::Time now, uint64_t dump_start_ns = 0);
-  // Brings what is known in line with `dump` (begun at `dump_start_ns`, taken
-  // at `now`) after the kernel skipped records: a socket the tracker did not
-  // know is added, one in another state changed, one absent removed, each
-  // event marked found_by_dump. Held-back connects the dump names are
-  // completed the same way.
-  void Reconcile(const Snapshot& dump, uint64_t dump_start_ns, absl::Time now, HubEvents* out);
+  void Seed(const Snapshot& snap, absl::Time now, DumpSpan span = {});
+  // Brings what is known in line with `dump` (taken at `now`) after the
+  // kernel skipped records: a socket the tracker did not know is added, one
+  // in another state changed, one absent removed — once the lookup confirms
+  // it is gone (a dump is not atomic and may miss a socket), each event
+  // marked found_by_dump. Held-back connects the dump names are completed the
+  // same way.
+  void Reconcile(const Snapshot& dump, DumpSpan span, absl::Time now, HubEvents* out);
   // Forgets everything (no one watches).
   void Clear();
   bool empty() const { return known_.empty() && gone_.empty() && pending_.empty() && time_wait_.empty(); }
@@ -146,7 +156,7 @@ class EventTracker {
   // (a reset sent on close with SO_LINGER 0 follows it). Bounded.
   absl::flat_hash_map<uint64_t, std::shared_ptr<const v1::Connection>> gone_;
   std::deque<uint64_t> gone_order_;
-  uint64_t skip_before_ns_ = 0;  // state records older than the last Seed/Reconcile dump
+  uint64_t settled_until_ns_ = 0;  // end of the last Seed/Reconcile dump
   void Forget(uint64_t cookie, std::shared_ptr<const v1::Connection> last);
 };
 

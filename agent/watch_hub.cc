@@ -93,12 +93,13 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
     sub->since_monotonic_ns_ = kernel::MonotonicNowNs();
     absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Dump();
     if (!snap.ok()) return snap.status();
+    const DumpSpan span{sub->since_monotonic_ns_, kernel::MonotonicNowNs()};
     // With watchers already there the tracker is up to date, and replacing
     // its table would hide from them what changed since (records made before
     // this dump are still to come). The first watcher starts it afresh.
     if (first) {
       tracker_.Clear();
-      tracker_.Seed(**snap, absl::Now(), sub->since_monotonic_ns_);
+      tracker_.Seed(**snap, absl::Now(), span);
     }
     // The tracker holds what it needs; a second copy of the table would
     // double the memory of watching (resyncs dump afresh).
@@ -250,7 +251,7 @@ void WatchHub::RunPolling() {
 void WatchHub::Reconcile(absl::Time now, HubEvents* out) {
   if (now < next_miss_check_) return;
   next_miss_check_ = now + kMissCheck;
-  if (now - last_reconcile_ < kReconcileSpacing) return;
+  if (now - last_reconcile_ < reconcile_spacing_) return;
   const uint64_t missed = events_->missed();
   if (missed == missed_seen_) return;
   missed_seen_ = missed;
@@ -260,14 +261,19 @@ void WatchHub::Reconcile(absl::Time now, HubEvents* out) {
   (void)events_->Poll(absl::ZeroDuration(), [&](const tcb_event& r) {
     tracker_.Apply(r, kernel::MonotonicToTime(r.ktime_ns), out);
   });
-  const uint64_t start = kernel::MonotonicNowNs();
+  DumpSpan span;
+  span.start_ns = kernel::MonotonicNowNs();
   absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Dump(kAllStates, /*tcp_info=*/false);
+  span.end_ns = kernel::MonotonicNowNs();
+  // The ring buffer is not read while the hub dumps: a slow dump (many
+  // sockets, many namespaces) spaces the next one further out.
+  reconcile_spacing_ = std::max(kReconcileSpacing, 10 * absl::Nanoseconds(span.end_ns - span.start_ns));
   if (!snap.ok()) {
     missed_seen_ = missed - 1;  // differs: tried again after the spacing
     return;
   }
   const size_t before = out->size();
-  tracker_.Reconcile(**snap, start, absl::Now(), out);
+  tracker_.Reconcile(**snap, span, absl::Now(), out);
   if (now - last_miss_log_ >= kMissLogSpacing) {
     last_miss_log_ = now;
     Log(LogLevel::kInfo, absl::StrCat("BPF: the kernel has skipped ", missed,
@@ -301,9 +307,11 @@ void WatchHub::RunEvents() {
       // watcher has a gap. Start over from the kernel's table.
       lost_seen_ = lost;
       tracker_.Clear();
-      const uint64_t start = kernel::MonotonicNowNs();
+      DumpSpan span;
+      span.start_ns = kernel::MonotonicNowNs();
       absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Dump();
-      if (snap.ok()) tracker_.Seed(**snap, now, start);
+      span.end_ns = kernel::MonotonicNowNs();
+      if (snap.ok()) tracker_.Seed(**snap, now, span);
       for (const auto& sub : subs_) {
         absl::MutexLock sl(&sub->mu_);
         sub->overflowed_ = true;

@@ -109,6 +109,7 @@ class WatchHub {
   uint64_t missed_seen_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time next_miss_check_ = absl::InfinitePast();  // hub thread only
   absl::Time last_reconcile_ = absl::InfinitePast();   // hub thread only
+  absl::Duration reconcile_spacing_ = absl::Seconds(1);  // hub thread only
   absl::Time last_miss_log_ = absl::InfinitePast();    // hub thread only
   std::thread poller_;
 };

@@ -146,8 +146,12 @@ void AgentClient::StartGetHostInfo(v1::HostInfo* out, std::function<void(absl::S
   call->done = std::move(done);
   Prepare(&call->ctx);
   stub_->async()->GetHostInfo(&call->ctx, &call->request, out, [this, call](grpc::Status s) {
-    call->done(Convert(s));
+    // The call is gone before the caller hears of it: after `done` the
+    // caller may destroy this client, or exit.
+    absl::Status status = Convert(s);
+    std::function<void(absl::Status)> done = std::move(call->done);
     delete call;
+    done(std::move(status));
   });
 }
 

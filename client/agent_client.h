@@ -43,8 +43,9 @@ class AgentClient {
 
   absl::Status GetHostInfo(v1::HostInfo* out);
   // Starts GetHostInfo and returns at once; `done` runs once, on a gRPC
-  // thread, when the call has ended. `out` and this client must outlive it.
-  // Many hosts' calls in flight need no thread of the caller's each.
+  // thread, when the call has ended; this client must not be destroyed
+  // before, and may be once `done` has been called. `out` must outlive the
+  // call. Many hosts' calls in flight need no thread of the caller's each.
   void StartGetHostInfo(v1::HostInfo* out, std::function<void(absl::Status)> done);
   // Reads the whole stream into `out` (connections, capture time, interrupted).
   // With `on_batch`, each batch is handed to it as it arrives instead, and

@@ -257,7 +257,7 @@ TEST(EventTrackerTest, ReconcileReportsWhatTheKernelSkippedAndFollowsOn) {
   out.clear();
   Snapshot dump;
   *dump.Add() = TimeWait(v1::TCP_STATE_FIN_WAIT2, 59000);
-  t.Reconcile(dump, 1000, now, &out);
+  t.Reconcile(dump, {1000, 1200}, now, &out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0]->kind, K::kChanged);
   EXPECT_TRUE(out[0]->found_by_dump);
@@ -267,7 +267,7 @@ TEST(EventTrackerTest, ReconcileReportsWhatTheKernelSkippedAndFollowsOn) {
   EXPECT_EQ(out[0]->fields, std::vector<std::string>{"state"});
   // The same dump again: nothing new.
   out.clear();
-  t.Reconcile(dump, 1100, now, &out);
+  t.Reconcile(dump, {1300, 1400}, now, &out);
   EXPECT_TRUE(out.empty());
   // The peer's FIN turns it into TIME_WAIT (no record): found by looking.
   kernel.socket = TimeWait(v1::TCP_STATE_TIME_WAIT, 60000);
@@ -283,32 +283,33 @@ TEST(EventTrackerTest, ReconcileAddsRemovesAndDropsRecordsTheDumpAlreadyShows) {
   EventTracker t(kernel.lookup(), nullptr);
   const absl::Time now = absl::Now();
   HubEvents out;
-  // Known: kCookie established, kCookie+1 established. Held back: a connect
-  // without its port, kCookie+2.
+  auto with_cookie = [](tcb_event r, uint64_t cookie) {
+    r.cookie = cookie;
+    return r;
+  };
+  // Known: kCookie, kCookie+1 and kCookie+4 established. Held back: a
+  // connect without its port, kCookie+2.
   t.Apply(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED), now, &out);
-  tcb_event other = Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED, 40001);
-  other.cookie = kCookie + 1;
-  t.Apply(other, now, &out);
-  tcb_event connect = Record(v1::TCP_STATE_CLOSE, v1::TCP_STATE_SYN_SENT, 0, 5000);
-  connect.cookie = kCookie + 2;
-  t.Apply(connect, now, &out);
+  t.Apply(with_cookie(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED, 40001), kCookie + 1), now, &out);
+  t.Apply(with_cookie(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED, 40004), kCookie + 4), now, &out);
+  t.Apply(with_cookie(Record(v1::TCP_STATE_CLOSE, v1::TCP_STATE_SYN_SENT, 0, 5000), kCookie + 2), now, &out);
   ASSERT_EQ(t.pending(), 1u);
   out.clear();
-  // The dump: kCookie unchanged, kCookie+1 gone, kCookie+2 established with
-  // its port, kCookie+3 new.
+  // The dump: kCookie unchanged; kCookie+1 and kCookie+4 absent (the kernel,
+  // asked, still has kCookie+4: the dump missed it); kCookie+2 established
+  // with its port; kCookie+3 new; a request socket, which is not tracked.
   Snapshot dump;
   *dump.Add() = ConnectionFromRecord(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED));
-  tcb_event named = Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED, 40002);
-  named.cookie = kCookie + 2;
-  *dump.Add() = ConnectionFromRecord(named);
-  tcb_event fresh = Record(v1::TCP_STATE_LISTEN, v1::TCP_STATE_SYN_RECV, 5000, 40003);
-  fresh.cookie = kCookie + 3;
-  *dump.Add() = ConnectionFromRecord(fresh);
+  *dump.Add() = ConnectionFromRecord(with_cookie(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED, 40002), kCookie + 2));
   dump.Mutable(1)->mutable_tcp_info()->set_rtt_us(30);  // not kept: no record would refresh it
-  constexpr uint64_t kDumpStart = 5000;
-  t.Reconcile(dump, kDumpStart, now, &out);
+  *dump.Add() = ConnectionFromRecord(with_cookie(Record(v1::TCP_STATE_LISTEN, v1::TCP_STATE_SYN_RECV, 5000, 40003), kCookie + 3));
+  *dump.Add() = ConnectionFromRecord(with_cookie(Record(v1::TCP_STATE_LISTEN, v1::TCP_STATE_NEW_SYN_RECV, 5000, 40005), kCookie + 5));
+  kernel.socket = ConnectionFromRecord(with_cookie(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED, 40004), kCookie + 4));
+  const DumpSpan span{5000, 6000};
+  t.Reconcile(dump, span, now, &out);
   ASSERT_EQ(out.size(), 3u);
   for (const auto& e : out) EXPECT_TRUE(e->found_by_dump);
+  for (const auto& e : out) EXPECT_EQ(e->monotonic_ns, span.start_ns);
   EXPECT_EQ(out[0]->kind, K::kAdded);
   EXPECT_EQ(out[0]->after->cookie(), kCookie + 2);
   EXPECT_EQ(out[0]->after->local().port(), 40002u);
@@ -318,22 +319,24 @@ TEST(EventTrackerTest, ReconcileAddsRemovesAndDropsRecordsTheDumpAlreadyShows) {
   EXPECT_EQ(out[2]->kind, K::kRemoved);
   EXPECT_EQ(out[2]->before->cookie(), kCookie + 1);
   EXPECT_EQ(t.pending(), 0u);
-  EXPECT_EQ(t.size(), 3u);
+  EXPECT_EQ(t.size(), 4u);  // kCookie, +2, +3, +4
   out.clear();
-  // Records made before the dump began are in it already; the removed
-  // socket's CLOSE arriving late is not a second removal.
-  tcb_event stale = Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1);
-  stale.ktime_ns = kDumpStart - 1;
-  t.Apply(stale, now, &out);
-  tcb_event late_close = Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_CLOSE, 40001);
-  late_close.cookie = kCookie + 1;
-  late_close.ktime_ns = kDumpStart + 1;
+  // Stamped while the dump ran and already in it (kCookie+2 is known
+  // established): dropped. The removed socket's late CLOSE: not a second
+  // removal.
+  tcb_event during = with_cookie(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED, 40002), kCookie + 2);
+  during.ktime_ns = 5500;
+  t.Apply(during, now, &out);
+  tcb_event late_close = with_cookie(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_CLOSE, 40001), kCookie + 1);
+  late_close.ktime_ns = 6001;
   t.Apply(late_close, now, &out);
   EXPECT_TRUE(out.empty());
-  // A record made after it is applied as ever.
-  tcb_event next = Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1);
-  next.ktime_ns = kDumpStart + 2;
-  t.Apply(next, now, &out);
+  // Stamped before the dump began but not in it (the dump read the socket
+  // before the kernel stored the new state): it starts from the state the
+  // tracker holds, so it is applied.
+  tcb_event before = Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1);
+  before.ktime_ns = 4999;
+  t.Apply(before, now, &out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0]->kind, K::kChanged);
   EXPECT_FALSE(out[0]->found_by_dump);
