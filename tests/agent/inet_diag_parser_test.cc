@@ -7,24 +7,18 @@
 #include <linux/sock_diag.h>
 
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "agent/kernel/replay_source.h"
 #include "agent/kernel/tcp_info_wire.h"
 #include "gtest/gtest.h"
+#include "tests/agent/test_data.h"
 
 namespace tcbscope::kernel {
 namespace {
 
-std::string ReadData(const std::string& name) {
-  std::ifstream in(std::string(TCBSCOPE_SOURCE_DIR) + "/tests/data/" + name, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string ReadData(const std::string& name) { return tcbscope::testing::ReadTestData(name); }
 
 std::vector<v1::Connection> ParseAll(const std::string& bytes, DiagStreamSummary* summary = nullptr) {
   std::vector<v1::Connection> out;

@@ -6,22 +6,16 @@
 #include <sys/socket.h>
 
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/synchronization/mutex.h"
 #include "agent/kernel/replay_source.h"
 #include "gtest/gtest.h"
+#include "tests/agent/test_data.h"
 
 namespace tcbscope {
 namespace {
 
-std::string ReadData(const std::string& name) {
-  std::ifstream in(std::string(TCBSCOPE_SOURCE_DIR) + "/tests/data/" + name, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string ReadData(const std::string& name) { return tcbscope::testing::ReadTestData(name); }
 
 // Hands out the records it is given and reports `missed` as the kernel's
 // count of skipped ones. Shared with the test, which scripts it.
