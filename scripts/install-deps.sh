@@ -7,7 +7,7 @@ pkgs=(cmake g++ make pkg-config libgrpc++-dev protobuf-compiler-grpc libprotobuf
       libabsl-dev libmnl-dev libcli11-dev clang bpftool libbpf-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev iproute2)
 case "$what" in
   build) ;;
-  test|bench) pkgs+=(nftables libxml2-utils python3 procps openssl ethtool libclang-rt-14-dev systemd python3-yaml) ;;
+  test|bench) pkgs+=(nftables libxml2-utils python3 procps openssl ethtool libclang-rt-14-dev systemd python3-yaml ccache) ;;
   *) echo "install-deps: unknown set '$what' (build, test or bench)" >&2; exit 2 ;;
 esac
 missing=()

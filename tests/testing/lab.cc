@@ -21,7 +21,7 @@ std::string Lab::Unavailable() {
   return "";
 }
 
-Lab::Lab(int hosts) : prefix_("t" + std::to_string(getpid() % 100000)) {
+Lab::Lab(int hosts) : prefix_("t" + std::to_string(getpid())) {
   Down();  // a leftover from a crashed run with the same pid
   down_ = false;
   CommandResult r = Script({"up", std::to_string(hosts)});
