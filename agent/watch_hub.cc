@@ -89,7 +89,13 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
     // dump began are already in the snapshot and are not this watcher's.
     absl::MutexLock lock(&mu_);
     const bool first = subs_.empty();
-    if (first) missed_seen_ = events_->missed();  // skipped before now: in the dump
+    if (first) {
+      // The programs run only while someone watches (RunEvents detaches
+      // them), and from before this dump begins.
+      if (absl::Status s = events_->Attach(); !s.ok()) return s;
+      attached_ = true;
+      missed_seen_ = events_->missed();  // skipped before now: in the dump
+    }
     sub->since_monotonic_ns_ = kernel::MonotonicNowNs();
     absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Dump();
     if (!snap.ok()) return snap.status();
@@ -151,11 +157,6 @@ absl::Time WatchHub::LatestTime() {
 size_t WatchHub::subscribers() {
   absl::MutexLock lock(&mu_);
   return subs_.size();
-}
-
-bool WatchHub::Stopping() {
-  absl::MutexLock lock(&mu_);
-  return stop_;
 }
 
 void WatchHub::Deliver(const HubEvents& events) {
@@ -241,6 +242,10 @@ void WatchHub::RunPolling() {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
+      // Nobody watches: no dumps, and no wakeups until someone does (or a
+      // table is left from one who came and went, for Poll to let go of).
+      auto watched = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !subs_.empty() || latest_; };
+      mu_.Await(absl::Condition(&watched));
       auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
       if (mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.poll_interval)) return;
     }
@@ -284,24 +289,37 @@ void WatchHub::Reconcile(absl::Time now, HubEvents* out) {
 
 void WatchHub::RunEvents() {
   std::vector<tcb_event> batch;
-  while (!Stopping()) {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (subs_.empty()) {
+        // Nobody watches: the programs are detached (attached, they run on
+        // every TCP state change of the host), what they queued is dropped
+        // so that a new watcher never receives a backlog from before its
+        // snapshot, the table is forgotten and its memory given back, and
+        // this thread sleeps until a watcher comes. Subscribe attaches.
+        // It waits for the attaching, not for a watcher: one that came and
+        // went before this thread ran would otherwise leave them attached.
+        events_->Detach();
+        attached_ = false;
+        (void)events_->Poll(absl::ZeroDuration(), [](const tcb_event&) {});
+        lost_seen_ = events_->lost();
+        if (!tracker_.empty()) {
+          tracker_.Clear();
+          malloc_trim(0);
+        }
+        auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || attached_; };
+        mu_.Await(absl::Condition(&wake));
+      }
+      if (stop_) return;
+    }
     batch.clear();
-    // The ring buffer is drained even when nobody watches, so a new watcher
-    // never receives a backlog from before its snapshot.
     absl::StatusOr<int> n = events_->Poll(kEventWait, [&](const tcb_event& r) { batch.push_back(r); });
     (void)n;
     const uint64_t lost = events_->lost();
     const absl::Time now = absl::Now();
     absl::MutexLock lock(&mu_);
-    if (subs_.empty()) {
-      if (!tracker_.empty()) {
-        // Nobody watches any more: forget the table and give its memory back.
-        tracker_.Clear();
-        malloc_trim(0);
-      }
-      lost_seen_ = lost;
-      continue;
-    }
+    if (subs_.empty()) continue;  // the last watcher left during the wait
     if (lost != lost_seen_) {
       // Records were lost: what the tracker knows may be wrong and every
       // watcher has a gap. Start over from the kernel's table.

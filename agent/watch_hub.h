@@ -10,11 +10,13 @@
 //  * Polling: while anyone watches, the hub dumps the socket table every
 //    poll interval and diffs it against the previous dump (common/diff); a
 //    grown total_retrans is also reported as a retransmit segment event.
-//    Transitions within one interval are folded into one change. Each
-// subscriber has a bounded queue: a subscriber that falls behind loses its
-// queue and is told to resync (send a fresh snapshot) — the agent's memory
-// never grows with a slow reader. Events are shared, not copied, between
-// subscribers. Thread-safe.
+//    Transitions within one interval are folded into one change.
+// Idle (nobody watching), a hub costs nothing: its thread sleeps, it holds no
+// table, and the BPF programs are detached, so the host's TCP state changes
+// do not run them. Each subscriber has a bounded queue: a subscriber that
+// falls behind loses its queue and is told to resync (send a fresh snapshot)
+// — the agent's memory never grows with a slow reader. Events are shared, not
+// copied, between subscribers. Thread-safe.
 #ifndef TCBSCOPE_AGENT_WATCH_HUB_H_
 #define TCBSCOPE_AGENT_WATCH_HUB_H_
 
@@ -88,7 +90,6 @@ class WatchHub {
   void Poll();
   void RunPolling();
   void RunEvents();
-  bool Stopping();
   // Queues `events` for every subscriber that wants them.
   void Deliver(const HubEvents& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // When the kernel has skipped records since the last look, compares a dump
@@ -105,6 +106,7 @@ class WatchHub {
   absl::Mutex dump_mu_;  // one dump at a time
   std::unique_ptr<kernel::BpfEventReader> events_;
   EventTracker tracker_ ABSL_GUARDED_BY(mu_);
+  bool attached_ ABSL_GUARDED_BY(mu_) = false;  // the BPF programs
   uint64_t lost_seen_ = 0;  // hub thread only
   uint64_t missed_seen_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time next_miss_check_ = absl::InfinitePast();  // hub thread only

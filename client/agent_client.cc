@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
 #include "grpcpp/grpcpp.h"
 
 namespace tcbscope {
@@ -172,68 +173,132 @@ absl::Status AgentClient::Probe(const v1::ProbeRequest& request, v1::ProbeResult
 
 namespace {
 
-// Reads a ListConnections stream of `Batch`es (the API's ConnectionBatch or
-// the client's encoded view of it) into `out`'s header fields, handing each
-// batch to `on_batch`.
+// One ListConnections stream, read on gRPC's callback threads: each batch
+// (the API's ConnectionBatch or the client's encoded view of it) goes to
+// `on_batch`, and the next read starts only when that returns. Deletes itself
+// when the call has ended, then runs `done` with the call's status.
 template <typename Batch>
-absl::Status ReadBatches(grpc::ClientReader<Batch>* reader, Batch* batch, v1::HostConnections* out,
-                         const std::function<void(Batch*)>& on_batch) {
-  bool saw_last = false;
-  while (reader->Read(batch)) {
-    if (!out->has_captured_at()) *out->mutable_captured_at() = batch->captured_at();
-    if (batch->dump_interrupted()) out->set_dump_interrupted(true);
-    saw_last = batch->last();
-    on_batch(batch);
+class BatchReader : public grpc::ClientReadReactor<Batch> {
+ public:
+  // `batch` is the message each read fills: owned by the reader unless it
+  // lives on an arena (`owned` false).
+  BatchReader(const v1::ListConnectionsRequest& request, Batch* batch, bool owned, v1::HostConnections* out,
+              std::function<void(Batch*)> on_batch, std::function<absl::Status(const grpc::Status&)> convert,
+              std::function<void(absl::Status)> done)
+      : request_(request),
+        batch_(batch),
+        owned_(owned ? batch : nullptr),
+        out_(out),
+        on_batch_(std::move(on_batch)),
+        convert_(std::move(convert)),
+        done_(std::move(done)) {}
+
+  grpc::ClientContext* context() { return &ctx_; }
+  const v1::ListConnectionsRequest* request() const { return &request_; }
+
+  void Start() {
+    this->StartRead(batch_);
+    this->StartCall();
   }
-  if (!saw_last) return absl::DataLossError("the agent ended the stream before the last batch");
-  return absl::OkStatus();
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream has ended; OnDone follows
+    if (!out_->has_captured_at()) *out_->mutable_captured_at() = batch_->captured_at();
+    if (batch_->dump_interrupted()) out_->set_dump_interrupted(true);
+    saw_last_ = batch_->last();
+    on_batch_(batch_);
+    this->StartRead(batch_);
+  }
+
+  void OnDone(const grpc::Status& s) override {
+    absl::Status status = convert_(s);
+    if (status.ok() && !saw_last_) status = absl::DataLossError("the agent ended the stream before the last batch");
+    // Gone before the caller hears: after `done` it may destroy the client.
+    std::function<void(absl::Status)> done = std::move(done_);
+    delete this;
+    done(std::move(status));
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  const v1::ListConnectionsRequest request_;  // sent when the call starts
+  Batch* const batch_;
+  const std::unique_ptr<Batch> owned_;
+  v1::HostConnections* const out_;
+  const std::function<void(Batch*)> on_batch_;
+  const std::function<absl::Status(const grpc::Status&)> convert_;
+  std::function<void(absl::Status)> done_;
+  bool saw_last_ = false;  // read and written by one read at a time
+};
+
+// Runs `start(done)` and waits for its `done`: a blocking call made of a
+// callback one.
+absl::Status Wait(const std::function<void(std::function<void(absl::Status)>)>& start) {
+  absl::Notification finished;
+  absl::Status status;
+  start([&](absl::Status s) {
+    status = std::move(s);
+    finished.Notify();
+  });
+  finished.WaitForNotification();
+  return status;
 }
 
 }  // namespace
 
+void AgentClient::StartListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                                       std::function<void(v1::ConnectionBatch*)> on_batch,
+                                       std::function<void(absl::Status)> done) {
+  if (!on_batch) {
+    // Move, not copy: 100k connections make copying visible. The batch is
+    // parsed on `out`'s arena (if any), so both fields are on the same arena
+    // (or both on the heap), which is what the unsafe variants require.
+    on_batch = [out, moved = std::vector<v1::Connection*>()](v1::ConnectionBatch* b) mutable {
+      auto* conns = b->mutable_connections();
+      auto* dst = out->mutable_connections();
+      moved.resize(static_cast<size_t>(conns->size()));
+      conns->UnsafeArenaExtractSubrange(0, conns->size(), moved.data());
+      dst->Reserve(dst->size() + static_cast<int>(moved.size()));
+      for (v1::Connection* c : moved) dst->UnsafeArenaAddAllocated(c);
+    };
+  }
+  google::protobuf::Arena* arena = out->GetArena();
+  auto* reader = new BatchReader<v1::ConnectionBatch>(
+      request, google::protobuf::Arena::CreateMessage<v1::ConnectionBatch>(arena), arena == nullptr, out,
+      std::move(on_batch), [this](const grpc::Status& s) { return Convert(s); }, std::move(done));
+  Prepare(reader->context());
+  stub_->async()->ListConnections(reader->context(), reader->request(), reader);
+  reader->Start();
+}
+
+void AgentClient::StartListConnectionsEncoded(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                                              std::function<void(client::EncodedConnectionBatch*)> on_batch,
+                                              std::function<void(absl::Status)> done) {
+  auto* reader = new BatchReader<client::EncodedConnectionBatch>(
+      request, new client::EncodedConnectionBatch, true, out, std::move(on_batch),
+      [this](const grpc::Status& s) { return Convert(s); }, std::move(done));
+  Prepare(reader->context());
+  // The method the generated stub calls, read as the encoded view. The call
+  // is made before this returns, so the method may be a local.
+  static const std::string kMethod = absl::StrCat("/", v1::Inspector::service_full_name(), "/ListConnections");
+  const grpc::internal::RpcMethod method(kMethod.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING);
+  grpc::internal::ClientCallbackReaderFactory<client::EncodedConnectionBatch>::Create(
+      channel_.get(), method, reader->context(), reader->request(), reader);
+  reader->Start();
+}
+
 absl::Status AgentClient::ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                           const std::function<void(v1::ConnectionBatch*)>& on_batch) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx);
-  std::unique_ptr<grpc::ClientReader<v1::ConnectionBatch>> reader = stub_->ListConnections(&ctx, request);
-  // Batches are parsed on `out`'s arena (if any), so that their connections
-  // move into `out` by pointer.
-  v1::ConnectionBatch& batch = *google::protobuf::Arena::CreateMessage<v1::ConnectionBatch>(out->GetArena());
-  std::unique_ptr<v1::ConnectionBatch> owned(out->GetArena() == nullptr ? &batch : nullptr);
-  std::vector<v1::Connection*> moved;
-  absl::Status read = ReadBatches<v1::ConnectionBatch>(reader.get(), &batch, out, [&](v1::ConnectionBatch* b) {
-    if (on_batch) {
-      on_batch(b);
-      return;
-    }
-    // Move, not copy: 100k connections make copying visible. Both fields are
-    // on the same arena (or both on the heap), which is what the unsafe
-    // variants require.
-    auto* conns = b->mutable_connections();
-    auto* dst = out->mutable_connections();
-    moved.resize(static_cast<size_t>(conns->size()));
-    conns->UnsafeArenaExtractSubrange(0, conns->size(), moved.data());
-    dst->Reserve(dst->size() + static_cast<int>(moved.size()));
-    for (v1::Connection* c : moved) dst->UnsafeArenaAddAllocated(c);
+  return Wait([&](std::function<void(absl::Status)> done) {
+    StartListConnections(request, out, on_batch, std::move(done));
   });
-  absl::Status s = Convert(reader->Finish());
-  return s.ok() ? read : s;
 }
 
 absl::Status AgentClient::ListConnectionsEncoded(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                                  const std::function<void(client::EncodedConnectionBatch*)>& on_batch) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx);
-  // The method the generated stub calls, read as the encoded view.
-  static const std::string kMethod = absl::StrCat("/", v1::Inspector::service_full_name(), "/ListConnections");
-  const grpc::internal::RpcMethod method(kMethod.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING, channel_);
-  std::unique_ptr<grpc::ClientReader<client::EncodedConnectionBatch>> reader(
-      grpc::internal::ClientReaderFactory<client::EncodedConnectionBatch>::Create(channel_.get(), method, &ctx,
-                                                                                   request));
-  client::EncodedConnectionBatch batch;
-  absl::Status read = ReadBatches<client::EncodedConnectionBatch>(reader.get(), &batch, out, on_batch);
-  absl::Status s = Convert(reader->Finish());
-  return s.ok() ? read : s;
+  return Wait([&](std::function<void(absl::Status)> done) {
+    StartListConnectionsEncoded(request, out, on_batch, std::move(done));
+  });
 }
 
 }  // namespace tcbscope

@@ -57,6 +57,16 @@ class AgentClient {
   // at them (JSON), receiving is then a copy rather than a parse.
   absl::Status ListConnectionsEncoded(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                       const std::function<void(client::EncodedConnectionBatch*)>& on_batch);
+  // The same two, started: they return at once, and `on_batch` (or the move
+  // into `out`) runs on gRPC's threads, one batch at a time; `done` runs once,
+  // when the call has ended, as for StartGetHostInfo. `out` must outlive the
+  // call, and nothing else may touch it until `done`.
+  void StartListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                            std::function<void(v1::ConnectionBatch*)> on_batch,
+                            std::function<void(absl::Status)> done);
+  void StartListConnectionsEncoded(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                                   std::function<void(client::EncodedConnectionBatch*)> on_batch,
+                                   std::function<void(absl::Status)> done);
   absl::Status GetCounters(v1::Counters* out);
   // A connection attempt from the agent's host (agent started with
   // --allow-probe); the deadline is the probe's timeout plus the call's.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -38,15 +39,26 @@ inline void ForEachConcurrently(size_t n, const std::function<void(size_t)>& fn,
 // (exactly once, from any thread; it may be called before start returns).
 // For asynchronous calls: many hosts in flight need no thread each, and the
 // bound keeps a long host list within the file limit.
-inline void StartEachBounded(size_t n, const std::function<void(size_t, std::function<void()>)>& start,
+//
+// What start returns (a host's client, say) is kept until that call's `done`
+// and then released on the calling thread, before the next call starts or
+// before this returns: never inside a completion, and a finished host's
+// connection is closed before another is opened.
+inline void StartEachBounded(size_t n,
+                             const std::function<std::shared_ptr<void>(size_t, std::function<void()>)>& start,
                              size_t in_flight = 128) {
+  std::vector<std::shared_ptr<void>> held(n);
   absl::Mutex mu;
-  size_t running = 0;  // guarded by mu
-  size_t finished = 0;  // guarded by mu
-  auto done = [&] {
-    absl::MutexLock l(&mu);
-    --running;
-    ++finished;
+  size_t running = 0;            // guarded by mu
+  std::vector<size_t> finished;  // guarded by mu; not yet released
+  size_t finished_total = 0;     // guarded by mu
+  auto release_finished = [&] {
+    std::vector<size_t> ready;
+    {
+      absl::MutexLock l(&mu);
+      ready.swap(finished);
+    }
+    for (size_t i : ready) held[i].reset();
   };
   for (size_t i = 0; i < n; ++i) {
     {
@@ -55,11 +67,20 @@ inline void StartEachBounded(size_t n, const std::function<void(size_t, std::fun
       mu.Await(absl::Condition(&room));
       ++running;
     }
-    start(i, done);
+    release_finished();
+    held[i] = start(i, [&, i] {
+      absl::MutexLock l(&mu);
+      --running;
+      ++finished_total;
+      finished.push_back(i);
+    });
   }
-  absl::MutexLock l(&mu);
-  auto all = [&] { return finished == n; };
-  mu.Await(absl::Condition(&all));
+  {
+    absl::MutexLock l(&mu);
+    auto all = [&] { return finished_total == n; };
+    mu.Await(absl::Condition(&all));
+  }
+  held.clear();
 }
 
 }  // namespace tcbscope

@@ -18,7 +18,7 @@ scripts/install-deps.sh test
 jobs="$(nproc)"
 
 if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
-  echo "== sanitizer build (ASan+UBSan): unit and e2e tests"
+  echo "== sanitizer build (ASan+UBSan): unit and e2e tests (at ${SECONDS} s)"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTCBSCOPE_SANITIZE=ON -DTCBSCOPE_BUILD_BENCH=OFF \
     -DTCBSCOPE_WERROR=ON >/dev/null
   cmake --build build-asan -j"$jobs" 2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
@@ -33,7 +33,7 @@ if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
 fi
 
 if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
-  echo "== fuzzing (libFuzzer, ${TCBSCOPE_FUZZ_SECONDS:-30} s per parser)"
+  echo "== fuzzing (libFuzzer, ${TCBSCOPE_FUZZ_SECONDS:-30} s per parser; at ${SECONDS} s)"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -DTCBSCOPE_FUZZ=ON -DTCBSCOPE_BUILD_BENCH=OFF \
     -DTCB_FUZZ_SECONDS="${TCBSCOPE_FUZZ_SECONDS:-30}" >/dev/null
   cmake --build build-fuzz -j"$jobs" --target filter_fuzzer host_port_fuzzer inet_diag_fuzzer counters_fuzzer \
@@ -49,7 +49,7 @@ if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
        /tests passed/' build-fuzz/fuzz.log
 fi
 
-echo "== build (Release, -Werror): all tests"
+echo "== build (Release, -Werror): all tests (at ${SECONDS} s)"
 # CMake takes a new build directory's compiler launcher from these. base_dir
 # makes ccache hash paths under the tree relatively, so build/ and
 # build-docker/ (siblings) make the same hashes.

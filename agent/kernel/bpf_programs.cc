@@ -96,11 +96,27 @@ class EventReaderImpl : public BpfEventReader {
     if (skel_ == nullptr) return LoadError("BPF events: open", errno);
     skel_->rodata->target_netns = static_cast<uint32_t>(netns);
     if (int err = tcb_events__load(skel_); err != 0) return LoadError("BPF events: load", -err);
-    if (int err = tcb_events__attach(skel_); err != 0) return LoadError("BPF events: attach", -err);
+    if (absl::Status s = Attach(); !s.ok()) return s;
+    Detach();
     ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &EventReaderImpl::OnRecord, this, nullptr);
     if (ring_ == nullptr) return LoadError("BPF events: ring buffer", errno);
     LoadResetReasons();
     return absl::OkStatus();
+  }
+
+  absl::Status Attach() override {
+    if (attached_) return absl::OkStatus();
+    if (int err = tcb_events__attach(skel_); err != 0) {
+      tcb_events__detach(skel_);  // the programs that did attach
+      return LoadError("BPF events: attach", -err);
+    }
+    attached_ = true;
+    return absl::OkStatus();
+  }
+
+  void Detach() override {
+    tcb_events__detach(skel_);
+    attached_ = false;
   }
 
   absl::StatusOr<int> Poll(absl::Duration timeout, const std::function<void(const tcb_event&)>& on_event) override {
@@ -159,6 +175,7 @@ class EventReaderImpl : public BpfEventReader {
   }
 
   tcb_events* skel_ = nullptr;
+  bool attached_ = false;
   ring_buffer* ring_ = nullptr;
   const std::function<void(const tcb_event&)>* callback_ = nullptr;
   absl::flat_hash_map<uint32_t, std::string> reasons_;

@@ -11,7 +11,8 @@
 // programs (no CAP_BPF/CAP_PERFMON, no BTF, lockdown), Open() returns an
 // error whose message says why in one line, and the agent uses its fallback.
 //
-// Thread-safety: an EventReader belongs to one thread (the watch hub's). A
+// Thread-safety: an EventReader is polled by one thread (the watch hub's);
+// Attach and Detach may come from others, serialised by the caller. A
 // SeqReader may be used from several threads; each Read() creates its own
 // iterator instance.
 #ifndef TCBSCOPE_AGENT_KERNEL_BPF_PROGRAMS_H_
@@ -32,10 +33,18 @@ bool BpfBuiltIn();
 
 class BpfEventReader {
  public:
-  // Loads and attaches the event programs, reporting only sockets of network
-  // namespace `netns` (0: every namespace).
+  // Loads the event programs, reporting only sockets of network namespace
+  // `netns` (0: every namespace), and checks that they attach, so that a
+  // kernel that cannot run them is found now. They are left detached: until
+  // Attach() they cost the kernel's TCP nothing.
   static absl::StatusOr<std::unique_ptr<BpfEventReader>> Open(uint64_t netns);
   virtual ~BpfEventReader() = default;
+
+  // Attaches the programs: from now on every transition, retransmission and
+  // reset of the namespace makes a record. No-op when attached.
+  virtual absl::Status Attach() = 0;
+  // Detaches them. Records already made stay queued for Poll.
+  virtual void Detach() = 0;
 
   // Waits up to `timeout` for records and hands each to `on_event` (valid
   // only during the call). Returns how many were handled.

@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/command.h"
 #include "client/fan_out.h"
@@ -45,40 +44,21 @@ class InfoCommand : public Command {
     // The calls are started from this thread and completed on gRPC's: a
     // thread per host cost the CLI more than the calls themselves
     // (docs/performance.md).
-    // A finished host's client is destroyed (its connection closed) before
-    // the next host's is made, so open connections stay within the bound
-    // too; never inside its own completion.
-    std::vector<std::unique_ptr<AgentClient>> clients(hosts.size());
-    absl::Mutex finished_mu;
-    std::vector<size_t> finished;
-    auto close_finished = [&] {
-      std::vector<size_t> ready;
-      {
-        absl::MutexLock l(&finished_mu);
-        ready.swap(finished);
-      }
-      for (size_t i : ready) clients[i].reset();
-    };
-    StartEachBounded(hosts.size(), [&](size_t i, std::function<void()> done) {
-      close_finished();
+    StartEachBounded(hosts.size(), [&](size_t i, std::function<void()> done) -> std::shared_ptr<void> {
       absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(hosts[i], global.client);
       if (!client.ok()) {
         statuses[i] = client.status();
         done();
-        return;
+        return nullptr;
       }
-      clients[i] = *std::move(client);
-      clients[i]->StartGetHostInfo(result.mutable_hosts(static_cast<int>(i))->mutable_info(),
-                                   [&, i, done = std::move(done)](absl::Status s) {
-                                     statuses[i] = std::move(s);
-                                     {
-                                       absl::MutexLock l(&finished_mu);
-                                       finished.push_back(i);
-                                     }
-                                     done();
-                                   });
+      std::shared_ptr<AgentClient> held = *std::move(client);
+      held->StartGetHostInfo(result.mutable_hosts(static_cast<int>(i))->mutable_info(),
+                             [&, i, done = std::move(done)](absl::Status s) {
+                               statuses[i] = std::move(s);
+                               done();
+                             });
+      return held;
     });
-    clients.clear();
     for (size_t i = 0; i < hosts.size(); ++i) {
       if (statuses[i].ok()) continue;
       v1::HostInfoResult* r = result.mutable_hosts(static_cast<int>(i));

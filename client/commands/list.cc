@@ -53,30 +53,48 @@ class ListCommand : public Command {
     // JSON is rendered while the batches arrive (see ConnectionsJson).
     std::vector<JsonText> host_json(n);
     for (size_t i = 0; i < n; ++i) result.add_hosts()->set_host(hf->hosts[i].ToString());
-    ForEachConcurrently(n, [&](size_t i) {
+    // Each host's result is finished (its error set, its JSON made) on the
+    // thread that ended its call; the calls are started from this thread and
+    // read on gRPC's, as for info.
+    std::vector<std::unique_ptr<ConnectionsJson>> renderings(n);
+    auto finish = [&](size_t i, absl::Status s) {
       v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
-      absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(hf->hosts[i], global.client);
-      std::unique_ptr<ConnectionsJson> rendering;
-      if (json) rendering = std::make_unique<ConnectionsJson>();
-      if (!client.ok()) {
-        statuses[i] = client.status();
-      } else if (json) {
-        statuses[i] = (*client)->ListConnectionsEncoded(request, hc,
-                                                        [&](client::EncodedConnectionBatch* b) { rendering->Add(b); });
-      } else {
-        statuses[i] = (*client)->ListConnections(request, hc);
-      }
+      statuses[i] = std::move(s);
       if (!statuses[i].ok()) {
         hc->clear_connections();
         SetHostError(statuses[i], hc->mutable_error());
       }
       if (json) {
-        absl::StatusOr<JsonText> conns = rendering->Finish();
+        absl::StatusOr<JsonText> conns = renderings[i]->Finish();
         absl::StatusOr<JsonText> text =
             conns.ok() ? HostConnectionsJson(*hc, statuses[i].ok() ? *std::move(conns) : JsonText()) : conns.status();
         if (text.ok()) host_json[i] = *std::move(text);
         if (!text.ok() && statuses[i].ok()) statuses[i] = text.status();
+        renderings[i].reset();
       }
+    };
+    StartEachBounded(n, [&](size_t i, std::function<void()> done) -> std::shared_ptr<void> {
+      v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
+      if (json) renderings[i] = std::make_unique<ConnectionsJson>();
+      absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(hf->hosts[i], global.client);
+      if (!client.ok()) {
+        finish(i, client.status());
+        done();
+        return nullptr;
+      }
+      std::shared_ptr<AgentClient> held = *std::move(client);
+      auto ended = [&, i, done = std::move(done)](absl::Status s) {
+        finish(i, std::move(s));
+        done();
+      };
+      if (json) {
+        held->StartListConnectionsEncoded(request, hc,
+                                          [r = renderings[i].get()](client::EncodedConnectionBatch* b) { r->Add(b); },
+                                          std::move(ended));
+      } else {
+        held->StartListConnections(request, hc, nullptr, std::move(ended));
+      }
+      return held;
     });
 
     const int exit_code = ReportHostErrors(hf->hosts, statuses, io);

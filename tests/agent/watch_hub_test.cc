@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <tuple>
 
 #include "absl/synchronization/mutex.h"
 #include "agent/kernel/replay_source.h"
@@ -23,6 +24,9 @@ struct Script {
   absl::Mutex mu;
   std::vector<tcb_event> records ABSL_GUARDED_BY(mu);
   uint64_t missed ABSL_GUARDED_BY(mu) = 0;
+  bool attached ABSL_GUARDED_BY(mu) = false;
+  int attaches ABSL_GUARDED_BY(mu) = 0;
+  int polls ABSL_GUARDED_BY(mu) = 0;
 };
 
 class ScriptedReader : public kernel::BpfEventReader {
@@ -32,12 +36,23 @@ class ScriptedReader : public kernel::BpfEventReader {
     std::vector<tcb_event> now;
     {
       absl::MutexLock l(&script_->mu);
+      ++script_->polls;
       auto any = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(script_->mu) { return !script_->records.empty(); };
       script_->mu.AwaitWithTimeout(absl::Condition(&any), timeout);
       now.swap(script_->records);
     }
     for (const tcb_event& r : now) on_event(r);
     return static_cast<int>(now.size());
+  }
+  absl::Status Attach() override {
+    absl::MutexLock l(&script_->mu);
+    if (!script_->attached) ++script_->attaches;
+    script_->attached = true;
+    return absl::OkStatus();
+  }
+  void Detach() override {
+    absl::MutexLock l(&script_->mu);
+    script_->attached = false;
   }
   uint64_t lost() const override { return 0; }
   uint64_t missed() const override {
@@ -115,6 +130,51 @@ TEST(WatchHubTest, SkippedRecordsAreMadeUpForByADump) {
   EXPECT_TRUE(sub->Next(absl::Milliseconds(300), &got));
   EXPECT_TRUE(got.empty());
   hub.Unsubscribe(subscribed->first);
+}
+
+// The programs run only while someone watches, and an idle hub's thread
+// sleeps (it does not poll the ring buffer).
+TEST(WatchHubTest, ProgramsAreAttachedOnlyWhileSomeoneWatches) {
+  absl::StatusOr<std::unique_ptr<kernel::ReplaySource>> source =
+      kernel::ReplaySource::FromBytes(ReadData("ss_tan.dump"), "ss_tan");
+  ASSERT_TRUE(source.ok()) << source.status();
+  auto script = std::make_shared<Script>();
+  WatchHub hub((*source).get(), WatchOptions{}, std::make_unique<ScriptedReader>(script),
+               [](const v1::Connection&) -> absl::StatusOr<std::optional<v1::Connection>> { return std::nullopt; });
+  auto state = [&] {
+    absl::MutexLock l(&script->mu);
+    return std::make_tuple(script->attached, script->attaches, script->polls);
+  };
+  auto wait_detached = [&] {
+    const absl::Time end = absl::Now() + absl::Seconds(5);
+    while (std::get<0>(state()) && absl::Now() < end) absl::SleepFor(absl::Milliseconds(10));
+    return !std::get<0>(state());
+  };
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_FALSE(std::get<0>(state())) << "attached with nobody watching";
+  const int idle_polls = std::get<2>(state());
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_LE(std::get<2>(state()), idle_polls + 1) << "an idle hub keeps polling";
+
+  auto a = hub.Subscribe(nullptr);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(std::get<0>(state()));
+  auto b = hub.Subscribe(nullptr);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(std::get<1>(state()), 1) << "a second watcher attached again";
+  hub.Unsubscribe(a->first);
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_TRUE(std::get<0>(state())) << "detached while a watcher remains";
+  hub.Unsubscribe(b->first);
+  EXPECT_TRUE(wait_detached()) << "still attached after the last watcher left";
+
+  // A new watcher attaches them again.
+  auto c = hub.Subscribe(nullptr);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(std::get<0>(state()));
+  EXPECT_EQ(std::get<1>(state()), 2);
+  hub.Unsubscribe(c->first);
+  EXPECT_TRUE(wait_detached());
 }
 
 }  // namespace

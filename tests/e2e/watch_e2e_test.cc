@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -356,6 +358,49 @@ TEST(WatchSourcesTest, BothSourcesTellTheSameStory) {
   // established -> fin-wait-2 -> time-wait.
   const Story expected_client = {"established", "fin-wait-2", "time-wait"};
   EXPECT_EQ(from_bpf.at({client_port, port}), expected_client);
+}
+
+// The agent's tracepoint links (one per attached tp_btf program), from its file
+// descriptors' fdinfo: the kernel's own account, whichever tool made them.
+int TracingLinks(pid_t pid) {
+  int links = 0;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fdinfo"), ec)) {
+    std::ifstream in(fd.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line == "link_type:\traw_tracepoint") ++links;
+    }
+  }
+  return links;
+}
+
+// Idle, the agent's programs are detached: a host's TCP state changes run
+// them only while someone watches.
+TEST(WatchBpfTest, ProgramsAreAttachedOnlyWhileSomeoneWatches) {
+  std::string skip;
+  std::unique_ptr<AgentProcess> agent = StartWithSource("bpf", {}, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_TRUE(agent->ok()) << agent->error() << agent->Log();
+  auto links_become = [&](int want) {
+    const absl::Time end = absl::Now() + absl::Seconds(5);
+    int now = TracingLinks(agent->pid());
+    while (now != want && absl::Now() < end) {
+      absl::SleepFor(absl::Milliseconds(20));
+      now = TracingLinks(agent->pid());
+    }
+    return now;
+  };
+  EXPECT_EQ(TracingLinks(agent->pid()), 0) << "programs attached with nobody watching";
+  testing::CommandResult out;
+  std::thread watcher([&] {
+    out = testing::RunCommand({testing::CliBinary(), "watch", agent->address(), "--duration", "2s"}, 20000);
+  });
+  // on_state, on_retransmit, on_send_reset, on_receive_reset.
+  EXPECT_EQ(links_become(4), 4) << "a watch did not attach the programs";
+  watcher.join();
+  ASSERT_EQ(out.exit_code, 0) << out.err;
+  EXPECT_EQ(links_become(0), 0) << "the programs stayed attached after the watch ended";
 }
 
 TEST(WatchRestartTest, AgentRestartIsReportedAndTheWatchResumes) {
