@@ -50,7 +50,7 @@ InspectorService::InspectorService(kernel::DiagSource* source, ServiceOptions op
                          [this](grpc::CallbackServerContext* context, const v1::GetHostInfoRequest*,
                                 v1::HostInfo* response) {
                            grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-                           reactor->Finish(GetHostInfo(context, response));
+                           reactor->Finish(AnswerHostInfo(context, response));
                            return reactor;
                          }));
 }
@@ -82,7 +82,7 @@ grpc::Status InspectorService::Admit(const grpc::ServerContextBase* context, Slo
   return grpc::Status::OK;
 }
 
-grpc::Status InspectorService::GetHostInfo(const grpc::ServerContextBase* context, v1::HostInfo* response) {
+grpc::Status InspectorService::AnswerHostInfo(const grpc::ServerContextBase* context, v1::HostInfo* response) {
   Slot slot(&calls_, options_.max_calls);
   if (grpc::Status s = Admit(context, &slot, "calls"); !s.ok()) return s;
   absl::Status s = kernel::ReadHostFacts(response);

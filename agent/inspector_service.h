@@ -53,10 +53,10 @@ class InspectorService final : public v1::Inspector::Service {
   // `source` must outlive the service.
   InspectorService(kernel::DiagSource* source, ServiceOptions options);
 
-  // GetHostInfo is a callback method (see the constructor): it never blocks,
-  // and answering on the thread that read the request saves the hand-off to
-  // a sync worker — most of the agent's CPU for a short call.
-  grpc::Status GetHostInfo(const grpc::ServerContextBase* context, v1::HostInfo* response);
+  // Answers GetHostInfo, a callback method (see the constructor): it never
+  // blocks, and answering on the thread that read the request saves the
+  // hand-off to a sync worker — most of the agent's CPU for a short call.
+  grpc::Status AnswerHostInfo(const grpc::ServerContextBase* context, v1::HostInfo* response);
   // ListConnections is registered by hand (see the constructor) to write
   // each batch as bytes it encoded itself: gRPC's path for a message sizes
   // it twice (ByteSizeLong, then again inside SerializeToZeroCopyStream),

@@ -92,8 +92,11 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
     if (first) {
       // The programs run only while someone watches (RunEvents detaches
       // them), and from before this dump begins.
-      if (absl::Status s = events_->Attach(); !s.ok()) return s;
-      attached_ = true;
+      if (!attached_) {
+        attached_since_ns_ = kernel::MonotonicNowNs();
+        if (absl::Status s = events_->Attach(); !s.ok()) return s;
+        attached_ = true;
+      }
       missed_seen_ = events_->missed();  // skipped before now: in the dump
     }
     sub->since_monotonic_ns_ = kernel::MonotonicNowNs();
@@ -121,13 +124,15 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
   if (!base) {
     absl::StatusOr<std::shared_ptr<const Snapshot>> fresh = Dump();
     if (!fresh.ok()) return fresh.status();
-    absl::MutexLock lock(&mu_);
-    if (!latest_) {
-      latest_ = *fresh;
-      latest_time_ = absl::Now();
-    }
+    base = *std::move(fresh);
   }
   absl::MutexLock lock(&mu_);
+  // A poll between the locks may have replaced the table (then the newer one
+  // is the base) or, with nobody subscribed yet, let go of it.
+  if (!latest_) {
+    latest_ = std::move(base);
+    latest_time_ = absl::Now();
+  }
   subs_.push_back(sub);
   return std::make_pair(sub, latest_);
 }
@@ -338,7 +343,12 @@ void WatchHub::RunEvents() {
       continue;
     }
     HubEvents out;
-    for (const tcb_event& r : batch) tracker_.Apply(r, kernel::MonotonicToTime(r.ktime_ns), &out);
+    for (const tcb_event& r : batch) {
+      // A record from before the programs were last attached (a run that
+      // ended after the detach and its drain) is not the tracker's.
+      if (r.ktime_ns < attached_since_ns_) continue;
+      tracker_.Apply(r, kernel::MonotonicToTime(r.ktime_ns), &out);
+    }
     Reconcile(now, &out);
     tracker_.ExpireTimeWait(now, &out);
     if (std::optional<absl::Time> oldest = tracker_.OldestPending(); oldest && now - *oldest >= kPendingLookup) {

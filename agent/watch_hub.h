@@ -107,6 +107,7 @@ class WatchHub {
   std::unique_ptr<kernel::BpfEventReader> events_;
   EventTracker tracker_ ABSL_GUARDED_BY(mu_);
   bool attached_ ABSL_GUARDED_BY(mu_) = false;  // the BPF programs
+  uint64_t attached_since_ns_ ABSL_GUARDED_BY(mu_) = 0;  // monotonic
   uint64_t lost_seen_ = 0;  // hub thread only
   uint64_t missed_seen_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time next_miss_check_ = absl::InfinitePast();  // hub thread only

@@ -53,41 +53,28 @@ class ListCommand : public Command {
     // JSON is rendered while the batches arrive (see ConnectionsJson).
     std::vector<JsonText> host_json(n);
     for (size_t i = 0; i < n; ++i) result.add_hosts()->set_host(hf->hosts[i].ToString());
-    // Each host's result is finished (its error set, its JSON made) on the
-    // thread that ended its call; the calls are started from this thread and
-    // read on gRPC's, as for info.
+    // The calls are started from this thread and read on gRPC's, as for info;
+    // JSON is rendered on one pool of threads for all hosts while the batches
+    // arrive, and each host's result is finished here once every call has
+    // ended (a gRPC thread must not wait for the rendering).
+    std::unique_ptr<JsonRenderPool> pool;
     std::vector<std::unique_ptr<ConnectionsJson>> renderings(n);
-    auto finish = [&](size_t i, absl::Status s) {
-      v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
-      statuses[i] = std::move(s);
-      if (!statuses[i].ok()) {
-        hc->clear_connections();
-        SetHostError(statuses[i], hc->mutable_error());
-      }
-      if (json) {
-        absl::StatusOr<JsonText> conns = renderings[i]->Finish();
-        absl::StatusOr<JsonText> text =
-            conns.ok() ? HostConnectionsJson(*hc, statuses[i].ok() ? *std::move(conns) : JsonText()) : conns.status();
-        if (text.ok()) host_json[i] = *std::move(text);
-        if (!text.ok() && statuses[i].ok()) statuses[i] = text.status();
-        renderings[i].reset();
-      }
-    };
+    if (json) pool = std::make_unique<JsonRenderPool>();
     StartEachBounded(n, [&](size_t i, std::function<void()> done) -> std::shared_ptr<void> {
       v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
-      if (json) renderings[i] = std::make_unique<ConnectionsJson>();
       absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(hf->hosts[i], global.client);
       if (!client.ok()) {
-        finish(i, client.status());
+        statuses[i] = client.status();
         done();
         return nullptr;
       }
       std::shared_ptr<AgentClient> held = *std::move(client);
       auto ended = [&, i, done = std::move(done)](absl::Status s) {
-        finish(i, std::move(s));
+        statuses[i] = std::move(s);
         done();
       };
       if (json) {
+        renderings[i] = std::make_unique<ConnectionsJson>(pool.get());
         held->StartListConnectionsEncoded(request, hc,
                                           [r = renderings[i].get()](client::EncodedConnectionBatch* b) { r->Add(b); },
                                           std::move(ended));
@@ -96,6 +83,21 @@ class ListCommand : public Command {
       }
       return held;
     });
+    for (size_t i = 0; i < n; ++i) {
+      v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
+      if (!statuses[i].ok()) {
+        hc->clear_connections();
+        SetHostError(statuses[i], hc->mutable_error());
+      }
+      if (json) {
+        absl::StatusOr<JsonText> conns = renderings[i] ? renderings[i]->Finish() : JsonText();
+        renderings[i].reset();
+        absl::StatusOr<JsonText> text =
+            conns.ok() ? HostConnectionsJson(*hc, statuses[i].ok() ? *std::move(conns) : JsonText()) : conns.status();
+        if (text.ok()) host_json[i] = *std::move(text);
+        if (!text.ok() && statuses[i].ok()) statuses[i] = text.status();
+      }
+    }
 
     const int exit_code = ReportHostErrors(hf->hosts, statuses, io);
     if (json) {

@@ -165,52 +165,46 @@ std::string JsonText::ToString() const {
   return s;
 }
 
-ConnectionsJson::ConnectionsJson() {
+JsonRenderPool::JsonRenderPool() {
   for (int i = 0; i < kWorkers; ++i) workers_.emplace_back([this] { Work(); });
 }
 
-ConnectionsJson::~ConnectionsJson() {
+JsonRenderPool::~JsonRenderPool() {
   {
     std::lock_guard<std::mutex> l(mu_);
     done_ = true;
   }
   cv_.notify_all();
-  for (std::thread& t : workers_) {
-    if (t.joinable()) t.join();
-  }
+  for (std::thread& t : workers_) t.join();
 }
 
-void ConnectionsJson::Add(client::EncodedConnectionBatch* batch) {
-  if (batch->connections_size() == 0) return;
-  count_ += batch->connections_size();
-  google::protobuf::RepeatedPtrField<std::string> only;
-  only.Swap(batch->mutable_connections());
+void JsonRenderPool::Submit(Task task) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    queue_.emplace_back(next_++, std::move(only));
+    queue_.push_back(std::move(task));
   }
   cv_.notify_one();
 }
 
-void ConnectionsJson::Work() {
+void JsonRenderPool::Work() {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
   static const std::string kBatchUrl =
       absl::StrCat("type.googleapis.com/", v1::ConnectionBatch::descriptor()->full_name());
   std::string binary;
   while (true) {
-    std::pair<size_t, google::protobuf::RepeatedPtrField<std::string>> item;
+    Task task;
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [&] { return done_ || !queue_.empty(); });
       if (queue_.empty()) return;
-      item = std::move(queue_.front());
+      task = std::move(queue_.front());
       queue_.pop_front();
     }
     // The batch re-encoded with its connections alone (field 1), which is
     // what json_util would be given for such a message.
     binary.clear();
-    for (const std::string& c : item.second) {
+    for (const std::string& c : task.connections) {
       uint8_t head[1 + 5];
       head[0] = 0x0a;  // field 1, length-delimited
       const uint8_t* end =
@@ -218,6 +212,7 @@ void ConnectionsJson::Work() {
       binary.append(reinterpret_cast<const char*>(head), static_cast<size_t>(end - head));
       binary.append(c);
     }
+    task.connections.Clear();
     JsonText text;
     absl::Status status;
     {
@@ -236,32 +231,62 @@ void ConnectionsJson::Work() {
       // Only the head and tail are cut; a separating comma takes the place
       // of the head's last character.
       text.RemoveSuffix(kBatchTail.size());
-      if (item.first == 0) {
+      if (task.position == 0) {
         text.RemovePrefix(kBatchHead.size());
       } else {
         text.RemovePrefix(kBatchHead.size() - 1);
         text.front() = ',';
       }
     }
-    std::lock_guard<std::mutex> l(mu_);
-    if (!status.ok()) {
-      status_ = status;
-      continue;
+    if (status.ok()) {
+      task.owner->Rendered(task.position, std::move(text));
+    } else {
+      task.owner->Rendered(task.position, status);
     }
-    if (pieces_.size() <= item.first) pieces_.resize(item.first + 1);
-    pieces_[item.first] = std::move(text);
   }
 }
 
-absl::StatusOr<JsonText> ConnectionsJson::Finish() {
+ConnectionsJson::ConnectionsJson(JsonRenderPool* pool) : pool_(pool) {
+  if (pool_ == nullptr) {
+    own_pool_ = std::make_unique<JsonRenderPool>();
+    pool_ = own_pool_.get();
+  }
+}
+
+ConnectionsJson::~ConnectionsJson() { WaitForPending(); }
+
+void ConnectionsJson::Add(client::EncodedConnectionBatch* batch) {
+  if (batch->connections_size() == 0) return;
+  count_ += batch->connections_size();
+  JsonRenderPool::Task task{this, next_++, {}};
+  task.connections.Swap(batch->mutable_connections());
   {
     std::lock_guard<std::mutex> l(mu_);
-    done_ = true;
+    ++pending_;
   }
-  cv_.notify_all();
-  for (std::thread& t : workers_) {
-    if (t.joinable()) t.join();
+  pool_->Submit(std::move(task));
+}
+
+void ConnectionsJson::Rendered(size_t position, absl::StatusOr<JsonText> text) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (text.ok()) {
+    if (pieces_.size() <= position) pieces_.resize(position + 1);
+    pieces_[position] = *std::move(text);
+  } else {
+    status_ = text.status();
   }
+  // Notified under the lock: once pending_ is 0 the waiter may destroy this.
+  if (--pending_ == 0) cv_.notify_all();
+}
+
+void ConnectionsJson::WaitForPending() {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] { return pending_ == 0; });
+}
+
+absl::StatusOr<JsonText> ConnectionsJson::Finish() {
+  WaitForPending();
+  std::lock_guard<std::mutex> l(mu_);
   if (!status_.ok()) return status_;
   JsonText all;
   for (JsonText& t : pieces_) all.Append(std::move(t));

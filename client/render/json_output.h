@@ -63,44 +63,76 @@ class JsonText {
   std::vector<Chunk> chunks_;
 };
 
+class ConnectionsJson;
+
+// The threads that render batches to JSON for every host of one command: two,
+// however many hosts stream at once. Thread-safe. Must outlive the
+// ConnectionsJson that use it.
+class JsonRenderPool {
+ public:
+  JsonRenderPool();
+  ~JsonRenderPool();
+  JsonRenderPool(const JsonRenderPool&) = delete;
+  JsonRenderPool& operator=(const JsonRenderPool&) = delete;
+
+ private:
+  friend class ConnectionsJson;
+  struct Task {
+    ConnectionsJson* owner;
+    size_t position;  // of the batch in the owner's output
+    google::protobuf::RepeatedPtrField<std::string> connections;
+  };
+  void Submit(Task task);
+  void Work();
+
+  static constexpr int kWorkers = 2;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Task> queue_;  // guarded by mu_
+  bool done_ = false;       // guarded by mu_
+  std::vector<std::thread> workers_;
+};
+
 // Renders a host's connections to JSON while they are still arriving: each
 // batch is handed over as it comes off the wire, still encoded, and rendered
-// by json_util on one of two worker threads, so the JSON work overlaps the
-// agent's dump instead of following it, and the connections are never parsed
-// into messages.
-// The text is json_util's own rendering of each batch, joined into the
-// array json_util would print for the whole repeated field (tests check the
-// result byte for byte against MessageToJsonString).
-// Add() and Finish() are called from one thread.
+// by json_util on a pool's thread, so the JSON work overlaps the agent's dump
+// instead of following it, and the connections are never parsed into
+// messages. The text is json_util's own rendering of each batch, joined into
+// the array json_util would print for the whole repeated field (tests check
+// the result byte for byte against MessageToJsonString).
+// Add() and Finish() are never called concurrently (one stream's batches
+// come one at a time, from whichever gRPC thread reads them).
 class ConnectionsJson {
  public:
-  ConnectionsJson();
+  // Renders on `pool`'s threads; without one, on a pool of its own.
+  explicit ConnectionsJson(JsonRenderPool* pool = nullptr);
+  // Waits for its batches still being rendered.
   ~ConnectionsJson();
   ConnectionsJson(const ConnectionsJson&) = delete;
   ConnectionsJson& operator=(const ConnectionsJson&) = delete;
 
   // Takes the batch's connections (the batch is left without them).
   void Add(client::EncodedConnectionBatch* batch);
-  // Waits for the workers; returns the elements of the JSON array (without
-  // the brackets; empty when there were no connections).
+  // Waits for this host's batches; returns the elements of the JSON array
+  // (without the brackets; empty when there were no connections).
   absl::StatusOr<JsonText> Finish();
   uint64_t count() const { return count_; }
 
  private:
-  void Work();
+  friend class JsonRenderPool;
+  // A pool thread's result for the batch at `position`.
+  void Rendered(size_t position, absl::StatusOr<JsonText> text);
+  void WaitForPending();
 
-  static constexpr int kWorkers = 2;
-
+  std::unique_ptr<JsonRenderPool> own_pool_;
+  JsonRenderPool* pool_;
   std::mutex mu_;
   std::condition_variable cv_;
-  // Batches' connections waiting, with their position in the output.
-  std::deque<std::pair<size_t, google::protobuf::RepeatedPtrField<std::string>>> queue_;  // guarded by mu_
-  bool done_ = false;                                                                      // guarded by mu_
-  std::vector<JsonText> pieces_;  // by position; guarded by mu_
-  absl::Status status_;           // guarded by mu_
-  size_t next_ = 0;               // position of the next batch (Add's thread)
+  size_t pending_ = 0;             // batches submitted, not yet rendered; guarded by mu_
+  std::vector<JsonText> pieces_;   // by position; guarded by mu_
+  absl::Status status_;            // guarded by mu_
+  size_t next_ = 0;                // position of the next batch (Add's thread)
   uint64_t count_ = 0;
-  std::vector<std::thread> workers_;
 };
 
 // The JSON of `host` with `connections` (ConnectionsJson::Finish) as its

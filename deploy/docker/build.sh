@@ -19,17 +19,26 @@ install -D -m 0755 "$build/agent/tcbscope-agent" "$out/usr/local/bin/tcbscope-ag
 install -D -m 0755 "$build/client/tcbscope" "$out/usr/local/bin/tcbscope"
 strip "$out/usr/local/bin/tcbscope-agent" "$out/usr/local/bin/tcbscope"
 # The owner of each library, looked up by its real path and, on merged-/usr
-# systems, by the /lib path dpkg may have recorded instead.
-for bin in "$out"/usr/local/bin/*; do
-  ldd "$bin" | awk '/=> \// {print $3}'
-done | sort -u | while read -r lib; do
+# systems, by the /lib path dpkg may have recorded instead: every candidate
+# path in one dpkg -S call (each call reads dpkg's whole database).
+libs=$(for bin in "$out"/usr/local/bin/*; do ldd "$bin" | awk '/=> \// {print $3}'; done | sort -u)
+candidates=()
+for lib in $libs; do
   real=$(readlink -f "$lib")
+  candidates+=("$lib" "$real" "${real#/usr}" "/usr${real}")
+done
+# "pkg[:arch][, pkg...]: /path" for each path dpkg knows; the rest are not
+# found (dpkg then exits 1, which is expected here).
+owners=$(dpkg -S "${candidates[@]}" 2>/dev/null || true)
+for lib in $libs; do
+  real=$(readlink -f "$lib")
+  found=""
   for p in "$lib" "$real" "${real#/usr}" "/usr${real}"; do
-    if pkg=$(dpkg -S "$p" 2>/dev/null | head -n1 | cut -d: -f1) && [[ -n $pkg ]]; then
-      echo "$pkg"
-      break
-    fi
+    found=$(awk -v p="$p" -F': ' '!/^diversion/ && $2 == p {print $1; exit}' <<<"$owners" | cut -d, -f1 | cut -d: -f1)
+    [[ -n $found ]] && break
   done
+  [[ -n $found ]] || { echo "build.sh: no Debian package owns $lib" >&2; exit 1; }
+  echo "$found"
 done | sort -u > "$out/runtime-packages"
 [[ -s "$out/runtime-packages" ]] || { echo "build.sh: no runtime packages found" >&2; exit 1; }
 echo "built into $out: $(ls "$out/usr/local/bin" | tr '\n' ' ')"

@@ -95,5 +95,32 @@ TEST(FanOutTest, StartEachBoundedReleasesWhatACallHoldsOnTheStartingThread) {
   EXPECT_EQ(most_alive.load(), 1u) << "a finished call's object was kept past the next start";
 }
 
+// As gRPC completes calls: later, on threads of its own. What a call holds is
+// still released on the starting thread (at a later start, or at the end).
+TEST(FanOutTest, StartEachBoundedReleasesLateCompletionsOnTheStartingThread) {
+  constexpr size_t kCalls = 40;
+  const std::thread::id starter = std::this_thread::get_id();
+  std::atomic<size_t> released{0}, released_elsewhere{0};
+  std::vector<std::thread> completers;
+  StartEachBounded(
+      kCalls,
+      [&](size_t, std::function<void()> done) {
+        std::shared_ptr<void> held(new int(0), [&](void* p) {
+          delete static_cast<int*>(p);
+          ++released;
+          if (std::this_thread::get_id() != starter) ++released_elsewhere;
+        });
+        completers.emplace_back([done = std::move(done)] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          done();
+        });
+        return held;
+      },
+      8);
+  EXPECT_EQ(released.load(), kCalls) << "returned holding a finished call's object";
+  EXPECT_EQ(released_elsewhere.load(), 0u);
+  for (auto& t : completers) t.join();
+}
+
 }  // namespace
 }  // namespace tcbscope

@@ -383,7 +383,7 @@ TEST(WatchBpfTest, ProgramsAreAttachedOnlyWhileSomeoneWatches) {
   if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_TRUE(agent->ok()) << agent->error() << agent->Log();
   auto links_become = [&](int want) {
-    const absl::Time end = absl::Now() + absl::Seconds(5);
+    const absl::Time end = absl::Now() + absl::Seconds(15);
     int now = TracingLinks(agent->pid());
     while (now != want && absl::Now() < end) {
       absl::SleepFor(absl::Milliseconds(20));
@@ -394,7 +394,7 @@ TEST(WatchBpfTest, ProgramsAreAttachedOnlyWhileSomeoneWatches) {
   EXPECT_EQ(TracingLinks(agent->pid()), 0) << "programs attached with nobody watching";
   testing::CommandResult out;
   std::thread watcher([&] {
-    out = testing::RunCommand({testing::CliBinary(), "watch", agent->address(), "--duration", "2s"}, 20000);
+    out = testing::RunCommand({testing::CliBinary(), "watch", agent->address(), "--duration", "3s"}, 30000);
   });
   // on_state, on_retransmit, on_send_reset, on_receive_reset.
   EXPECT_EQ(links_become(4), 4) << "a watch did not attach the programs";
