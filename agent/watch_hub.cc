@@ -258,6 +258,13 @@ void WatchHub::RunPolling() {
   }
 }
 
+void WatchHub::ApplyRecord(const tcb_event& r, HubEvents* out) {
+  // A record from before the programs were last attached (a run that ended
+  // after the detach and its drain) is not the tracker's.
+  if (r.ktime_ns < attached_since_ns_) return;
+  tracker_.Apply(r, kernel::MonotonicToTime(r.ktime_ns), out);
+}
+
 void WatchHub::Reconcile(absl::Time now, HubEvents* out) {
   if (now < next_miss_check_) return;
   next_miss_check_ = now + kMissCheck;
@@ -268,9 +275,7 @@ void WatchHub::Reconcile(absl::Time now, HubEvents* out) {
   last_reconcile_ = now;
   // Apply what is already queued first, so that the dump adds only what the
   // kernel skipped; records still to come from before it are then dropped.
-  (void)events_->Poll(absl::ZeroDuration(), [&](const tcb_event& r) {
-    tracker_.Apply(r, kernel::MonotonicToTime(r.ktime_ns), out);
-  });
+  (void)events_->Poll(absl::ZeroDuration(), [&](const tcb_event& r) { ApplyRecord(r, out); });
   DumpSpan span;
   span.start_ns = kernel::MonotonicNowNs();
   absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Dump(kAllStates, /*tcp_info=*/false);
@@ -343,12 +348,7 @@ void WatchHub::RunEvents() {
       continue;
     }
     HubEvents out;
-    for (const tcb_event& r : batch) {
-      // A record from before the programs were last attached (a run that
-      // ended after the detach and its drain) is not the tracker's.
-      if (r.ktime_ns < attached_since_ns_) continue;
-      tracker_.Apply(r, kernel::MonotonicToTime(r.ktime_ns), &out);
-    }
+    for (const tcb_event& r : batch) ApplyRecord(r, &out);
     Reconcile(now, &out);
     tracker_.ExpireTimeWait(now, &out);
     if (std::optional<absl::Time> oldest = tracker_.OldestPending(); oldest && now - *oldest >= kPendingLookup) {

@@ -90,6 +90,8 @@ class WatchHub {
   void Poll();
   void RunPolling();
   void RunEvents();
+  // Hands one kernel record to the tracker: every record goes through here.
+  void ApplyRecord(const tcb_event& r, HubEvents* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues `events` for every subscriber that wants them.
   void Deliver(const HubEvents& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // When the kernel has skipped records since the last look, compares a dump

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
+#include "client/fan_out.h"
 #include "grpcpp/grpcpp.h"
 
 namespace tcbscope {
@@ -24,6 +25,29 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view 
 }  // namespace
 
 std::string StatusCodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
+
+void StartOnEachHost(const std::vector<HostPort>& hosts, const ClientOptions& options,
+                     const std::function<void(size_t, AgentClient&, std::function<void(absl::Status)>)>& start,
+                     std::vector<absl::Status>* statuses, size_t in_flight) {
+  statuses->assign(hosts.size(), absl::OkStatus());
+  StartEachBounded(
+      hosts.size(),
+      [&](size_t i, std::function<void()> done) -> std::shared_ptr<void> {
+        absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(hosts[i], options);
+        if (!client.ok()) {
+          (*statuses)[i] = client.status();
+          done();
+          return nullptr;
+        }
+        std::shared_ptr<AgentClient> held = *std::move(client);
+        start(i, *held, [statuses, i, done = std::move(done)](absl::Status s) {
+          (*statuses)[i] = std::move(s);
+          done();
+        });
+        return held;
+      },
+      in_flight);
+}
 
 absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Create(const HostPort& host, const ClientOptions& given) {
   ClientOptions options = given;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -90,6 +91,16 @@ class AgentClient {
   std::unique_ptr<v1::Inspector::Stub> stub_;
   std::string token_;
 };
+
+// Makes each host's client and starts its call with start(i, client, done),
+// which must see to it that `done` is called once with the call's status,
+// from any thread; at most `in_flight` hosts at a time, from the calling
+// thread (StartEachBounded), each client destroyed on the calling thread once
+// its call has ended. Returns when every call has ended; `(*statuses)[i]` is
+// host i's result: its call's status, or why its client could not be made.
+void StartOnEachHost(const std::vector<HostPort>& hosts, const ClientOptions& options,
+                     const std::function<void(size_t, AgentClient&, std::function<void(absl::Status)>)>& start,
+                     std::vector<absl::Status>* statuses, size_t in_flight = 128);
 
 // The gRPC status code's name ("UNAVAILABLE"), for results and messages.
 std::string StatusCodeName(absl::StatusCode code);

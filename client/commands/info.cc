@@ -6,7 +6,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "client/command.h"
-#include "client/fan_out.h"
 #include "client/host_args.h"
 #include "client/render/json_output.h"
 #include "common/proto_time.h"
@@ -44,21 +43,12 @@ class InfoCommand : public Command {
     // The calls are started from this thread and completed on gRPC's: a
     // thread per host cost the CLI more than the calls themselves
     // (docs/performance.md).
-    StartEachBounded(hosts.size(), [&](size_t i, std::function<void()> done) -> std::shared_ptr<void> {
-      absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(hosts[i], global.client);
-      if (!client.ok()) {
-        statuses[i] = client.status();
-        done();
-        return nullptr;
-      }
-      std::shared_ptr<AgentClient> held = *std::move(client);
-      held->StartGetHostInfo(result.mutable_hosts(static_cast<int>(i))->mutable_info(),
-                             [&, i, done = std::move(done)](absl::Status s) {
-                               statuses[i] = std::move(s);
-                               done();
-                             });
-      return held;
-    });
+    StartOnEachHost(
+        hosts, global.client,
+        [&](size_t i, AgentClient& client, std::function<void(absl::Status)> done) {
+          client.StartGetHostInfo(result.mutable_hosts(static_cast<int>(i))->mutable_info(), std::move(done));
+        },
+        &statuses);
     for (size_t i = 0; i < hosts.size(); ++i) {
       if (statuses[i].ok()) continue;
       v1::HostInfoResult* r = result.mutable_hosts(static_cast<int>(i));

@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/command.h"
-#include "client/fan_out.h"
 #include "client/host_args.h"
 #include "client/render/connection_text.h"
 #include "client/render/json_output.h"
@@ -60,29 +59,20 @@ class ListCommand : public Command {
     std::unique_ptr<JsonRenderPool> pool;
     std::vector<std::unique_ptr<ConnectionsJson>> renderings(n);
     if (json) pool = std::make_unique<JsonRenderPool>();
-    StartEachBounded(n, [&](size_t i, std::function<void()> done) -> std::shared_ptr<void> {
-      v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
-      absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(hf->hosts[i], global.client);
-      if (!client.ok()) {
-        statuses[i] = client.status();
-        done();
-        return nullptr;
-      }
-      std::shared_ptr<AgentClient> held = *std::move(client);
-      auto ended = [&, i, done = std::move(done)](absl::Status s) {
-        statuses[i] = std::move(s);
-        done();
-      };
-      if (json) {
-        renderings[i] = std::make_unique<ConnectionsJson>(pool.get());
-        held->StartListConnectionsEncoded(request, hc,
-                                          [r = renderings[i].get()](client::EncodedConnectionBatch* b) { r->Add(b); },
-                                          std::move(ended));
-      } else {
-        held->StartListConnections(request, hc, nullptr, std::move(ended));
-      }
-      return held;
-    });
+    StartOnEachHost(
+        hf->hosts, global.client,
+        [&](size_t i, AgentClient& client, std::function<void(absl::Status)> done) {
+          v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
+          if (!json) {
+            client.StartListConnections(request, hc, nullptr, std::move(done));
+            return;
+          }
+          renderings[i] = std::make_unique<ConnectionsJson>(pool.get());
+          client.StartListConnectionsEncoded(
+              request, hc, [r = renderings[i].get()](client::EncodedConnectionBatch* b) { r->Add(b); },
+              std::move(done));
+        },
+        &statuses);
     for (size_t i = 0; i < n; ++i) {
       v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
       if (!statuses[i].ok()) {

@@ -75,13 +75,28 @@ std::vector<std::shared_ptr<const HubEvent>> NextEvents(WatchHub::Subscription* 
   return got;
 }
 
-TEST(WatchHubTest, SkippedRecordsAreMadeUpForByADump) {
-  absl::StatusOr<std::unique_ptr<kernel::ReplaySource>> source =
-      kernel::ReplaySource::FromBytes(ReadData("ss_tan.dump"), "ss_tan");
-  ASSERT_TRUE(source.ok()) << source.status();
-  auto script = std::make_shared<Script>();
-  WatchHub hub((*source).get(), WatchOptions{}, std::make_unique<ScriptedReader>(script),
-               [](const v1::Connection&) -> absl::StatusOr<std::optional<v1::Connection>> { return std::nullopt; });
+// A BPF hub over the recording ss_tan.dump (the kernel's table) and a
+// scripted reader (the ring buffer); the lookup finds nothing.
+class WatchHubTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<kernel::ReplaySource>> source =
+        kernel::ReplaySource::FromBytes(ReadData("ss_tan.dump"), "ss_tan");
+    ASSERT_TRUE(source.ok()) << source.status();
+    source_ = *std::move(source);
+    hub_ = std::make_unique<WatchHub>(
+        source_.get(), WatchOptions{}, std::make_unique<ScriptedReader>(script_),
+        [](const v1::Connection&) -> absl::StatusOr<std::optional<v1::Connection>> { return std::nullopt; });
+  }
+
+  std::shared_ptr<Script> script_ = std::make_shared<Script>();
+  std::unique_ptr<kernel::ReplaySource> source_;
+  std::unique_ptr<WatchHub> hub_;  // after source_: destroyed first
+};
+
+TEST_F(WatchHubTest, SkippedRecordsAreMadeUpForByADump) {
+  WatchHub& hub = *hub_;
+  Script* script = script_.get();
   auto subscribed = hub.Subscribe(nullptr);
   ASSERT_TRUE(subscribed.ok()) << subscribed.status();
   WatchHub::Subscription* sub = subscribed->first.get();
@@ -134,13 +149,9 @@ TEST(WatchHubTest, SkippedRecordsAreMadeUpForByADump) {
 
 // The programs run only while someone watches, and an idle hub's thread
 // sleeps (it does not poll the ring buffer).
-TEST(WatchHubTest, ProgramsAreAttachedOnlyWhileSomeoneWatches) {
-  absl::StatusOr<std::unique_ptr<kernel::ReplaySource>> source =
-      kernel::ReplaySource::FromBytes(ReadData("ss_tan.dump"), "ss_tan");
-  ASSERT_TRUE(source.ok()) << source.status();
-  auto script = std::make_shared<Script>();
-  WatchHub hub((*source).get(), WatchOptions{}, std::make_unique<ScriptedReader>(script),
-               [](const v1::Connection&) -> absl::StatusOr<std::optional<v1::Connection>> { return std::nullopt; });
+TEST_F(WatchHubTest, ProgramsAreAttachedOnlyWhileSomeoneWatches) {
+  WatchHub& hub = *hub_;
+  Script* script = script_.get();
   auto state = [&] {
     absl::MutexLock l(&script->mu);
     return std::make_tuple(script->attached, script->attaches, script->polls);
