@@ -4,12 +4,20 @@
 //
 //   socket_farm --connections 50000 [--per-process 9000] [--ipv6-fraction 0.1]
 //               [--churn 1000] [--ready-file F]
+//               [--client-netns NS --server-netns NS --server-address IP]
+//
+// With the three netns options the connections run between two network
+// namespaces (e.g. two lab hosts, deploy/lab/tcbscope-lab): each worker
+// listens on IP inside the server namespace and connects from the client
+// namespace, so each namespace holds one end of every connection (N sockets
+// each), as two real hosts would. NS is a name under /run/netns or a path;
+// IP must be one of the lab's (198.51.100.0/24, 2001:db8::/64).
 //
 // Prints "farm ready: ..." once every connection is established, then holds
 // them until SIGINT/SIGTERM (or, with --stdin, until stdin reaches end of
 // file, so a parent that dies takes the farm with it). With --churn R
 // each worker also opens and closes R/P connections per second beside the
-// ones it holds. Loopback only.
+// ones it holds. Loopback or the lab's addresses only.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -17,6 +25,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,6 +50,10 @@ struct Options {
   int churn_per_s = 0;
   std::string ready_file;
   bool watch_stdin = false;
+  // Between two namespaces; all empty: loopback.
+  std::string client_netns, server_netns, server_address;
+  sockaddr_storage server{};  // parsed from server_address
+  socklen_t server_len = 0;
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -48,25 +61,61 @@ struct Options {
   _exit(1);
 }
 
-int Listener(bool v6) {
-  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) Die("socket");
-  sockaddr_storage ss{};
-  socklen_t len;
-  if (v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_addr = in6addr_loopback;
-    len = sizeof(*a);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    len = sizeof(*a);
+// Parses an IPv4 or IPv6 address (port 0) into *ss; false if it is neither.
+bool ParseAddress(const std::string& text, sockaddr_storage* ss, socklen_t* len) {
+  *ss = {};
+  auto* a4 = reinterpret_cast<sockaddr_in*>(ss);
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(ss);
+  if (inet_pton(AF_INET, text.c_str(), &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    *len = sizeof(*a4);
+    return true;
   }
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) Die("bind");
+  if (inet_pton(AF_INET6, text.c_str(), &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    *len = sizeof(*a6);
+    return true;
+  }
+  return false;
+}
+
+// The lab's ranges (deploy/lab/tcbscope-lab): the farm sends nowhere else.
+bool IsLabAddress(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) {
+    const uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr.s_addr);
+    return (a >> 8) == ((198u << 16) | (51u << 8) | 100u);
+  }
+  static const uint8_t kPrefix[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0};
+  return memcmp(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr.s6_addr, kPrefix, 8) == 0;
+}
+
+// A listener on `addr` (its port 0: the kernel picks one).
+int Listener(const sockaddr_storage& addr, socklen_t len) {
+  const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) Die("socket");
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0) Die("bind");
   if (listen(fd, 4096) != 0) Die("listen");
   return fd;
+}
+
+int LoopbackListener(bool v6) {
+  sockaddr_storage ss;
+  socklen_t len = 0;
+  ParseAddress(v6 ? "::1" : "127.0.0.1", &ss, &len);
+  return Listener(ss, len);
+}
+
+std::string NetnsPath(const std::string& ns) { return ns.find('/') == std::string::npos ? "/run/netns/" + ns : ns; }
+
+int OpenNetns(const std::string& ns) {
+  const std::string path = NetnsPath(ns);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) Die("open " + path);
+  return fd;
+}
+
+void EnterNetns(int fd, const std::string& ns) {
+  if (setns(fd, CLONE_NEWNET) != 0) Die("setns " + ns);
 }
 
 // Connects `count` sockets to the listener and accepts them, in batches that
@@ -104,12 +153,23 @@ bool Fill(int lfd, int count, std::vector<int>* fds) {
   const int v6_count = static_cast<int>(count * opt.ipv6_fraction);
   std::vector<int> fds;
   fds.reserve(2 * count + 16);
-  const int l4 = Listener(false);
-  bool ok = Fill(l4, count - v6_count, &fds);
-  int l6 = -1;
-  if (ok && v6_count > 0) {
-    l6 = Listener(true);
-    ok = Fill(l6, v6_count, &fds);
+  int l4;
+  bool ok;
+  if (opt.server_len > 0) {
+    // A socket stays in the namespace it was made in: the listener (and
+    // every socket it accepts) in the server's, the connecting ends in the
+    // client's, where this worker then stays.
+    const int server_ns = OpenNetns(opt.server_netns), client_ns = OpenNetns(opt.client_netns);
+    EnterNetns(server_ns, opt.server_netns);
+    l4 = Listener(opt.server, opt.server_len);
+    EnterNetns(client_ns, opt.client_netns);
+    close(server_ns);
+    close(client_ns);
+    ok = Fill(l4, count, &fds);
+  } else {
+    l4 = LoopbackListener(false);
+    ok = Fill(l4, count - v6_count, &fds);
+    if (ok && v6_count > 0) ok = Fill(LoopbackListener(true), v6_count, &fds);
   }
   char msg[64];
   const int len = snprintf(msg, sizeof(msg), "%d %d\n", ok ? 1 : 0, static_cast<int>(fds.size() / 2));
@@ -143,6 +203,9 @@ int main(int argc, char** argv) {
   app.add_option("--churn", opt.churn_per_s, "connections opened and closed per second, in total");
   app.add_option("--ready-file", opt.ready_file, "written with the worker pids once all are established");
   app.add_flag("--stdin", opt.watch_stdin, "also stop when stdin reaches end of file");
+  app.add_option("--client-netns", opt.client_netns, "connect from this network namespace (name or path)");
+  app.add_option("--server-netns", opt.server_netns, "listen in this network namespace (name or path)");
+  app.add_option("--server-address", opt.server_address, "listen on this address in --server-netns");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -152,6 +215,33 @@ int main(int argc, char** argv) {
   }
   if (opt.connections <= 0 || opt.per_process <= 0 || opt.ipv6_fraction < 0 || opt.ipv6_fraction > 1) {
     fprintf(stderr, "socket_farm: --connections and --per-process must be positive, --ipv6-fraction 0..1\n");
+    return 2;
+  }
+  const int netns_options =
+      !opt.client_netns.empty() + !opt.server_netns.empty() + !opt.server_address.empty();
+  if (netns_options != 0 && netns_options != 3) {
+    fprintf(stderr, "socket_farm: --client-netns, --server-netns and --server-address go together\n");
+    return 2;
+  }
+  if (netns_options == 3 && !ParseAddress(opt.server_address, &opt.server, &opt.server_len)) {
+    fprintf(stderr, "socket_farm: --server-address '%s' is not an IPv4 or IPv6 address\n",
+            opt.server_address.c_str());
+    return 2;
+  }
+  if (netns_options == 3 && !IsLabAddress(opt.server)) {
+    fprintf(stderr, "socket_farm: --server-address must be a lab address (198.51.100.0/24 or 2001:db8::/64)\n");
+    return 2;
+  }
+  for (const std::string* ns : {&opt.client_netns, &opt.server_netns}) {
+    if (ns->empty()) continue;
+    const std::string path = NetnsPath(*ns);
+    if (access(path.c_str(), R_OK) != 0) {
+      fprintf(stderr, "socket_farm: network namespace %s: %s\n", path.c_str(), strerror(errno));
+      return 2;
+    }
+  }
+  if (netns_options == 3 && opt.ipv6_fraction > 0) {
+    fprintf(stderr, "socket_farm: --ipv6-fraction is for loopback; between namespaces the family is the address's\n");
     return 2;
   }
   rlimit rl;

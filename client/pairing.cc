@@ -66,7 +66,8 @@ int RecordSideErrors(PairingSide& a, PairingSide& b, const Io& io, v1::Correlate
   return exit_code;
 }
 
-void PairSelected(PairingSide& a, PairingSide& b, const Filter& filter, v1::CorrelateResult* result) {
+void PairSelected(PairingSide& a, PairingSide& b, const Filter& filter, bool directions,
+                  v1::CorrelateResult* result) {
   const StateMask states = filter.States(kAllStates);
   PairingSide& bb = SameAgent(a, b) ? a : b;
   HostSnapshot sa{a.host.ToString(), &a.info, a.conns->mutable_connections(), FromTimestamp(a.conns->captured_at()),
@@ -88,6 +89,7 @@ void PairSelected(PairingSide& a, PairingSide& b, const Filter& filter, v1::Corr
   }
   CompareContext ctx;
   ctx.skew_ms = result->skew_ms();
+  ctx.directions = directions;
   CompareAll(ctx, result);
 }
 

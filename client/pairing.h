@@ -49,8 +49,9 @@ int RecordSideErrors(PairingSide& a, PairingSide& b, const Io& io, v1::Correlate
 // Pairs the two snapshots (consuming them) and keeps the pairs the filter
 // selects by either end and the unpaired TCBs it selects; computes findings.
 // Moving connections into `result` is cheapest when it is on the sides'
-// arena; elsewhere they are copied.
-void PairSelected(PairingSide& a, PairingSide& b, const Filter& filter, v1::CorrelateResult* result);
+// arena; elsewhere they are copied. `directions`: see CompareContext.
+void PairSelected(PairingSide& a, PairingSide& b, const Filter& filter, bool directions,
+                  v1::CorrelateResult* result);
 
 const char* SeverityName(v1::Severity s);
 // Each finding's severity, code and meaning, then its evidence, one per line.

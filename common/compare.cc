@@ -79,7 +79,8 @@ uint64_t ReceivedData(const v1::Connection& r) {
 void Direction(const CompareContext& ctx, const Side& snd, const Side& rcv, bool snd_is_a, v1::ConnectionPair* pair) {
   const v1::Connection& s = *snd.c;
   const v1::Connection& r = *rcv.c;
-  v1::DirectionView* d = pair->add_directions();
+  v1::DirectionView scratch;
+  v1::DirectionView* d = ctx.directions ? pair->add_directions() : &scratch;
   d->set_direction(snd_is_a ? "A->B" : "B->A");
   d->set_sender_send_q(s.send_q());
   d->set_receiver_recv_q(r.recv_q());

@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <tuple>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -205,20 +206,64 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
   if (!same) unpaired(cb, keys_b, b_used, addrs_a, &only_b);
 
   result->mutable_pairs()->Reserve(static_cast<int>(matches.size()));
+  std::vector<v1::ConnectionPair*> pairs;
+  pairs.reserve(matches.size());
   for (const Match& m : matches) {
     v1::ConnectionPair* p = result->add_pairs();
-    p->mutable_a()->Swap(ca.Mutable(m.a));
-    p->mutable_b()->Swap(cb.Mutable(m.b));
     p->set_matched_by(m.by_isn ? "isn" : "addresses");
     p->set_passive_side(m.passive);
-    if (m.by_isn) {
-      const Key ka{Fold(p->a().local()), Fold(p->a().remote())};
-      const Key kb{Fold(p->b().local()), Fold(p->b().remote())};
-      p->set_addresses_translated(!(ka.local == kb.remote && ka.remote == kb.local));
-    }
+    pairs.push_back(p);
   }
-  for (int i : only_a) result->add_only_a()->mutable_connection()->Swap(ca.Mutable(i));
-  for (int i : only_b) result->add_only_b()->mutable_connection()->Swap(cb.Mutable(i));
+  std::vector<v1::UnpairedConnection*> unpaired_a(only_a.size()), unpaired_b(only_b.size());
+  for (auto& u : unpaired_a) u = result->add_only_a();
+  for (auto& u : unpaired_b) u = result->add_only_b();
+
+  google::protobuf::Arena* arena = result->GetArena();
+  if (ca.GetArena() == arena && cb.GetArena() == arena) {
+    // Every element leaves its list as a pointer (no copy, nothing new
+    // made); the reported ones go to the result, the rest go back in order.
+    auto take = [](google::protobuf::RepeatedPtrField<v1::Connection>& list) {
+      std::vector<v1::Connection*> v(static_cast<size_t>(list.size()));
+      list.UnsafeArenaExtractSubrange(0, list.size(), v.data());
+      return v;
+    };
+    std::vector<v1::Connection*> ea = take(ca);
+    std::vector<v1::Connection*> eb_own = &ca == &cb ? std::vector<v1::Connection*>() : take(cb);
+    std::vector<v1::Connection*>& eb = &ca == &cb ? ea : eb_own;
+    auto release = [](std::vector<v1::Connection*>& v, int i) { return std::exchange(v[static_cast<size_t>(i)], nullptr); };
+    for (size_t k = 0; k < matches.size(); ++k) {
+      pairs[k]->unsafe_arena_set_allocated_a(release(ea, matches[k].a));
+      pairs[k]->unsafe_arena_set_allocated_b(release(eb, matches[k].b));
+    }
+    for (size_t k = 0; k < only_a.size(); ++k) {
+      unpaired_a[k]->unsafe_arena_set_allocated_connection(release(ea, only_a[k]));
+    }
+    for (size_t k = 0; k < only_b.size(); ++k) {
+      unpaired_b[k]->unsafe_arena_set_allocated_connection(release(eb, only_b[k]));
+    }
+    auto put_back = [](google::protobuf::RepeatedPtrField<v1::Connection>& list, std::vector<v1::Connection*>& v) {
+      for (v1::Connection* c : v) {
+        if (c != nullptr) list.UnsafeArenaAddAllocated(c);
+      }
+    };
+    put_back(ca, ea);
+    if (&ca != &cb) put_back(cb, eb_own);
+  } else {
+    // Different arenas: swapping contents is the only safe move.
+    for (size_t k = 0; k < matches.size(); ++k) {
+      pairs[k]->mutable_a()->Swap(ca.Mutable(matches[k].a));
+      pairs[k]->mutable_b()->Swap(cb.Mutable(matches[k].b));
+    }
+    for (size_t k = 0; k < only_a.size(); ++k) unpaired_a[k]->mutable_connection()->Swap(ca.Mutable(only_a[k]));
+    for (size_t k = 0; k < only_b.size(); ++k) unpaired_b[k]->mutable_connection()->Swap(cb.Mutable(only_b[k]));
+  }
+  for (size_t k = 0; k < matches.size(); ++k) {
+    if (!matches[k].by_isn) continue;
+    v1::ConnectionPair* p = pairs[k];
+    const Key ka{Fold(p->a().local()), Fold(p->a().remote())};
+    const Key kb{Fold(p->b().local()), Fold(p->b().remote())};
+    p->set_addresses_translated(!(ka.local == kb.remote && ka.remote == kb.local));
+  }
 }
 
 }  // namespace tcbscope

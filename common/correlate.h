@@ -32,8 +32,10 @@ struct HostSnapshot {
   std::string name;                 // as the user named it, for evidence
   const v1::HostInfo* info = nullptr;
   // Consumed: every connection the result reports is moved into it (a 100k
-  // snapshot is not copied); the others are left as they were. A and B may
-  // be the same list (one host).
+  // snapshot is not copied). When both lists and the result share an arena
+  // (or are all on the heap) the reported ones leave the list as pointers and
+  // the others stay in their order; otherwise their contents are swapped out,
+  // leaving empty elements. A and B may be the same list (one host).
   google::protobuf::RepeatedPtrField<v1::Connection>* connections = nullptr;
   absl::Time captured_at;
   // The port this host's agent serves on. Connections to or from either

@@ -217,7 +217,7 @@ class CompareCommand : public Command {
         *result.mutable_error_b() = r.error_b();
         break;
       }
-      PairSelected(a, b, hf->parsed_filter, &r);
+      PairSelected(a, b, hf->parsed_filter, /*directions=*/true, &r);
       for (v1::ConnectionPair& p : *r.mutable_pairs()) {
         auto key = std::make_pair(p.a().cookie(), p.b().cookie());
         auto [it, fresh] = index.emplace(key, result.pairs_size());

@@ -46,7 +46,8 @@ class CorrelateCommand : public Command {
     v1::CorrelateResult& result = *google::protobuf::Arena::CreateMessage<v1::CorrelateResult>(&arena);
     int exit_code = RecordSideErrors(a, b, io, &result);
     if (exit_code == kExitOk) {
-      PairSelected(a, b, hf->parsed_filter, &result);
+      // The table shows findings and queues; only JSON has the directions.
+      PairSelected(a, b, hf->parsed_filter, global.output == OutputFormat::kJson, &result);
       if (result.findings_error() > 0) exit_code = kExitProblem;
     }
     if (global.output == OutputFormat::kJson) {

@@ -132,7 +132,7 @@ class DiagnoseCommand : public Command {
     FetchBoth(global, &a, &b);
     v1::CorrelateResult before;
     if (int rc = RecordSideErrors(a, b, io, &before); rc != kExitOk) return Fail(rc, before, global, io, &result);
-    PairSelected(a, b, *filter, &before);
+    PairSelected(a, b, *filter, /*directions=*/true, &before);
 
     // A's attempt, with B looked at while it runs; or just time.
     std::vector<v1::Connection> syn_recv;
@@ -191,7 +191,7 @@ class DiagnoseCommand : public Command {
       if (c.state() == v1::TCP_STATE_SYN_RECV) in.b_syn_recv.push_back(c);
     }
     for (auto& c : syn_recv) in.b_syn_recv.push_back(std::move(c));
-    PairSelected(a, b, *filter, &after);
+    PairSelected(a, b, *filter, /*directions=*/true, &after);
     if (probed) DropProbe(probe.local(), &after);
     if (counters_a.ok()) {
       in.a_before = &ca0;

@@ -21,34 +21,57 @@ std::string Ms(uint32_t us) { return absl::StrFormat("%.3g", us / 1000.0); }
 
 }  // namespace
 
+void AppendEndpoint(const v1::Connection& c, const v1::Endpoint& e, std::string* out) {
+  const absl::AlphaNum port = e.port() == 0 ? absl::AlphaNum("*") : absl::AlphaNum(e.port());
+  if (c.family() != v1::FAMILY_INET6) {
+    absl::StrAppend(out, e.address(), ":", port);
+  } else if (e.address() == "::" && !c.v6only()) {
+    absl::StrAppend(out, "*:", port);
+  } else {
+    absl::StrAppend(out, "[", e.address(), "]:", port);
+  }
+}
+
 std::string FormatEndpoint(const v1::Connection& c, const v1::Endpoint& e) {
-  const std::string port = e.port() == 0 ? "*" : absl::StrCat(e.port());
-  if (c.family() != v1::FAMILY_INET6) return absl::StrCat(e.address(), ":", port);
-  if (e.address() == "::" && !c.v6only()) return absl::StrCat("*:", port);
-  return absl::StrCat("[", e.address(), "]:", port);
+  std::string s;
+  AppendEndpoint(c, e, &s);
+  return s;
+}
+
+void AppendOwners(const v1::Connection& c, std::string* out) {
+  if (c.owners().empty()) return;
+  out->append("users:(");
+  for (int i = 0; i < c.owners_size(); ++i) {
+    const v1::Owner& o = c.owners(i);
+    absl::StrAppend(out, i ? "," : "", "(\"", o.comm(), "\",pid=", o.pid(), ",fd=", o.fd(), ")");
+  }
+  out->push_back(')');
 }
 
 std::string FormatOwners(const v1::Connection& c) {
-  if (c.owners().empty()) return "";
-  std::string s = "users:(";
-  for (int i = 0; i < c.owners_size(); ++i) {
-    const v1::Owner& o = c.owners(i);
-    absl::StrAppend(&s, i ? "," : "", "(\"", o.comm(), "\",pid=", o.pid(), ",fd=", o.fd(), ")");
-  }
-  s.push_back(')');
+  std::string s;
+  AppendOwners(c, &s);
   return s;
 }
 
 std::string FormatTcpInfo(const v1::Connection& c) {
   std::string s;
+  AppendTcpInfo(c, &s);
+  return s;
+}
+
+void AppendTcpInfo(const v1::Connection& c, std::string* out) {
+  // Appended after whatever *out holds; trimming stops at that start.
+  std::string& s = *out;
+  const size_t start = s.size();
   if (!c.congestion().empty()) absl::StrAppend(&s, c.congestion(), " ");
   if (c.has_timer() && c.timer().kind() != v1::Timer::KIND_NONE) {
     absl::StrAppend(&s, "timer:(", TimerName(c.timer().kind()), ",", c.timer().expires_ms(), "ms,",
                     c.timer().retransmits(), ") ");
   }
   if (!c.has_tcp_info()) {
-    while (!s.empty() && s.back() == ' ') s.pop_back();
-    return s;
+    while (s.size() > start && s.back() == ' ') s.pop_back();
+    return;
   }
   const v1::TcpInfo& t = c.tcp_info();
   if (t.opt_timestamps()) absl::StrAppend(&s, "ts ");
@@ -77,7 +100,6 @@ std::string FormatTcpInfo(const v1::Connection& c) {
   if (t.min_rtt_us()) absl::StrAppend(&s, " minrtt:", Ms(t.min_rtt_us()));
   absl::StrAppend(&s, " snd_wnd:", t.snd_wnd(), " rcv_wnd:", t.rcv_wnd());
   if (t.truncated()) absl::StrAppend(&s, " (kernel tcp_info: ", t.kernel_bytes(), " bytes)");
-  return s;
 }
 
 }  // namespace tcbscope

@@ -16,6 +16,12 @@ std::string FormatOwners(const v1::Connection& c);
 // ss's -i line: congestion, options, timers, rtt, windows, byte counters.
 std::string FormatTcpInfo(const v1::Connection& c);
 
+// The same texts appended to *out, for a caller that reuses one buffer over
+// many rows (a 100k-row listing).
+void AppendEndpoint(const v1::Connection& c, const v1::Endpoint& e, std::string* out);
+void AppendOwners(const v1::Connection& c, std::string* out);
+void AppendTcpInfo(const v1::Connection& c, std::string* out);
+
 }  // namespace tcbscope
 
 #endif  // TCBSCOPE_CLIENT_RENDER_CONNECTION_TEXT_H_

@@ -282,8 +282,10 @@ TEST(CompareTest, SkewExcusesAMovingByteCount) {
   // Quiet for less than the skew plus margin: still not final.
   a.mutable_tcp_info()->set_last_data_sent_ms(400);
   b.mutable_tcp_info()->set_last_data_recv_ms(400);
-  *f.ca.Mutable(0) = a;
-  *f.cb.Mutable(0) = b;
+  f.ca.Clear();  // Run consumed the pair
+  f.cb.Clear();
+  *f.ca.Add() = a;
+  *f.cb.Add() = b;
   EXPECT_TRUE(f.Run().pairs(0).findings().empty());
 }
 
@@ -316,6 +318,24 @@ TEST(CompareTest, OptionMismatch) {
   EXPECT_TRUE(HasEvidence(r.pairs(0).findings(0), "B", "tcp_info.advmss"));
 }
 
+TEST(CompareTest, DirectionsAreLeftOutWhenNotAskedForButFindingsAreNot) {
+  for (bool directions : {true, false}) {
+    Fixture f;
+    auto [a, b] = HealthyPair(10, 10);
+    b.mutable_tcp_info()->set_rcv_wscale(2);
+    *f.ca.Add() = a;
+    *f.cb.Add() = b;
+    v1::CorrelateResult r;
+    Correlate(HostSnapshot{"a", &f.ia, &f.ca, f.ta}, HostSnapshot{"b", &f.ib, &f.cb, f.tb}, &r);
+    CompareContext ctx;
+    ctx.directions = directions;
+    CompareAll(ctx, &r);
+    ASSERT_EQ(r.pairs_size(), 1);
+    EXPECT_EQ(r.pairs(0).directions_size(), directions ? 2 : 0);
+    EXPECT_EQ(Codes(r.pairs(0).findings()), std::vector<std::string>{kWscaleMismatch});
+  }
+}
+
 TEST(CorrelateTest, OneHostPairsEachLoopbackConnectionOnceClientFirst) {
   Fixture f;
   f.ib = f.ia;  // same boot id: the same host twice
@@ -340,6 +360,72 @@ TEST(CorrelateTest, TheToolsOwnCallsAreLeftOut) {
   Correlate(HostSnapshot{"a", &f.ia, &f.ca, f.ta, 7411}, HostSnapshot{"b", &f.ib, &f.cb, f.tb, 7411}, &r);
   EXPECT_EQ(r.only_a_size(), 0);
 }
+
+
+// Where the inputs and the result live decides how connections move: as
+// pointers when they share an arena (or the heap), by swapping contents
+// otherwise. Either way the result is the same.
+enum class Memory { kHeap, kOneArena, kResultElsewhere };
+
+class CorrelateMemoryTest : public testing::TestWithParam<Memory> {};
+
+TEST_P(CorrelateMemoryTest, ReportedConnectionsMoveIntoTheResult) {
+  google::protobuf::Arena arena, other;
+  google::protobuf::Arena* lists = GetParam() == Memory::kHeap ? nullptr : &arena;
+  google::protobuf::Arena* results = GetParam() == Memory::kHeap ? nullptr
+                                     : GetParam() == Memory::kOneArena ? &arena
+                                                                       : &other;
+  // On the heap, these locals own everything; on an arena, the arena does.
+  v1::HostConnections heap_a, heap_b;
+  v1::CorrelateResult heap_result;
+  auto* ca = (lists ? google::protobuf::Arena::CreateMessage<v1::HostConnections>(lists) : &heap_a)
+                 ->mutable_connections();
+  auto* cb = (lists ? google::protobuf::Arena::CreateMessage<v1::HostConnections>(lists) : &heap_b)
+                 ->mutable_connections();
+  v1::CorrelateResult* r = results ? google::protobuf::Arena::CreateMessage<v1::CorrelateResult>(results) : &heap_result;
+  *ca->Add() = Conn(v1::TCP_STATE_LISTEN, kA, 22, "0.0.0.0", 0);
+  *ca->Add() = Conn(v1::TCP_STATE_ESTABLISHED, kA, 40001, kB, 80);
+  *ca->Add() = Conn(v1::TCP_STATE_ESTABLISHED, kA, 40002, "203.0.113.9", 443);  // to a third host
+  *ca->Add() = Conn(v1::TCP_STATE_ESTABLISHED, kA, 40003, kB, 80);
+  *ca->Add() = Conn(v1::TCP_STATE_SYN_SENT, kA, 40004, kB, 81);  // B never saw it
+  *cb->Add() = Conn(v1::TCP_STATE_ESTABLISHED, kB, 80, kA, 40003);
+  *cb->Add() = Conn(v1::TCP_STATE_LISTEN, kB, 80, "0.0.0.0", 0);
+  *cb->Add() = Conn(v1::TCP_STATE_ESTABLISHED, kB, 80, kA, 40001);
+  v1::HostInfo ia = Info(kA, "boot-a"), ib = Info(kB, "boot-b");
+  Correlate(HostSnapshot{"a", &ia, ca, absl::UnixEpoch()}, HostSnapshot{"b", &ib, cb, absl::UnixEpoch()}, r);
+
+  ASSERT_EQ(r->pairs_size(), 2);
+  EXPECT_EQ(r->pairs(0).a().local().port(), 40001u);
+  EXPECT_EQ(r->pairs(0).b().remote().port(), 40001u);
+  EXPECT_EQ(r->pairs(1).a().local().port(), 40003u);
+  EXPECT_EQ(r->pairs(1).b().remote().port(), 40003u);
+  EXPECT_EQ(r->pairs(0).passive_side(), "B");
+  ASSERT_EQ(r->only_a_size(), 1);
+  EXPECT_EQ(r->only_a(0).connection().local().port(), 40004u);
+  EXPECT_EQ(r->only_b_size(), 0);
+  auto ports = [](const google::protobuf::RepeatedPtrField<v1::Connection>& l) {
+    std::vector<uint32_t> v;
+    for (const v1::Connection& c : l) v.push_back(c.local().port());
+    return v;
+  };
+  if (GetParam() == Memory::kResultElsewhere) {
+    // Swapped out: the lists keep their length, reported elements empty.
+    EXPECT_EQ(ports(*ca), (std::vector<uint32_t>{22, 0, 40002, 0, 0}));
+    EXPECT_EQ(ports(*cb), (std::vector<uint32_t>{0, 80, 0}));
+  } else {
+    EXPECT_EQ(ports(*ca), (std::vector<uint32_t>{22, 40002}));
+    EXPECT_EQ(ports(*cb), (std::vector<uint32_t>{80}));
+    EXPECT_EQ(cb->Get(0).state(), v1::TCP_STATE_LISTEN);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Memory, CorrelateMemoryTest,
+                         testing::Values(Memory::kHeap, Memory::kOneArena, Memory::kResultElsewhere),
+                         [](const testing::TestParamInfo<Memory>& i) {
+                           return i.param == Memory::kHeap       ? std::string("Heap")
+                                  : i.param == Memory::kOneArena ? std::string("OneArena")
+                                                                 : std::string("ResultElsewhere");
+                         });
 
 }  // namespace
 }  // namespace tcbscope
