@@ -64,6 +64,17 @@ class ListCommand : public Command {
     std::unique_ptr<JsonRenderPool> pool;
     std::vector<std::unique_ptr<ConnectionsJson>> renderings(n);
     if (json) pool = std::make_unique<JsonRenderPool>();
+    // The first host's connections are written out as they are rendered, the
+    // document's head with the first of them, so a 100k listing is never
+    // held whole; later hosts wait their turn in memory. The sink runs on
+    // one rendering thread at a time and these two are read only after
+    // every call has ended.
+    std::string stream_head;
+    bool write_failed = false;
+    if (json && n > 0) {
+      absl::StatusOr<std::string> head = StreamedHostHead(result.hosts(0));
+      if (head.ok()) stream_head = absl::StrCat("{\"hosts\":[", *head);
+    }
     StartOnEachHost(
         hf->hosts, global.client,
         [&](size_t i, AgentClient& client, std::function<void(absl::Status)> done) {
@@ -73,38 +84,59 @@ class ListCommand : public Command {
             return;
           }
           renderings[i] = std::make_unique<ConnectionsJson>(pool.get());
+          if (i == 0 && !stream_head.empty()) {
+            renderings[0]->StreamTo([&](JsonText text) {
+              if (!stream_head.empty()) {
+                write_failed |= fwrite(stream_head.data(), 1, stream_head.size(), io.out) != stream_head.size();
+                stream_head.clear();
+              }
+              write_failed |= !text.WriteTo(io.out);
+            });
+          }
           client.StartListConnectionsEncoded(
               request, hc, [r = renderings[i].get()](client::EncodedConnectionBatch* b) { r->Add(b); },
               std::move(done));
         },
         &statuses);
+    bool head_written = false;
     for (size_t i = 0; i < n; ++i) {
       v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
       if (!statuses[i].ok()) {
         hc->clear_connections();
         SetHostError(statuses[i], hc->mutable_error());
       }
-      if (json) {
-        absl::StatusOr<JsonText> conns = renderings[i] ? renderings[i]->Finish() : JsonText();
-        renderings[i].reset();
+      if (!json) continue;
+      absl::StatusOr<JsonText> conns = renderings[i] ? renderings[i]->Finish() : JsonText();
+      if (renderings[i] && renderings[i]->streamed()) {
+        // Its connections are out; what follows them closes the host.
+        head_written = true;
+        if (!conns.ok() && statuses[i].ok()) {
+          statuses[i] = conns.status();
+          SetHostError(statuses[i], hc->mutable_error());
+        }
+        absl::StatusOr<std::string> tail = StreamedHostTail(*hc);
+        host_json[i].Append(tail.ok() ? absl::string_view(*tail) : absl::string_view("]}"));
+        if (!tail.ok() && statuses[i].ok()) statuses[i] = tail.status();
+      } else {
         absl::StatusOr<JsonText> text =
             conns.ok() ? HostConnectionsJson(*hc, statuses[i].ok() ? *std::move(conns) : JsonText()) : conns.status();
         if (text.ok()) host_json[i] = *std::move(text);
         if (!text.ok() && statuses[i].ok()) statuses[i] = text.status();
       }
+      renderings[i].reset();
     }
 
     const int exit_code = ReportHostErrors(hf->hosts, statuses, io);
     if (json) {
       // ListResult has one field, hosts: this is json_util's rendering of it.
       JsonText doc;
-      doc.Append("{\"hosts\":[");
+      if (!head_written) doc.Append("{\"hosts\":[");
       for (size_t i = 0; i < n; ++i) {
         if (i > 0) doc.Append(",");
         doc.Append(std::move(host_json[i]));
       }
       doc.Append("]}\n");
-      if (!doc.WriteTo(io.out)) PrintError(io, "writing the output failed");
+      if (!doc.WriteTo(io.out) || write_failed) PrintError(io, "writing the output failed");
       return exit_code;
     }
     PrintTable(result, io);

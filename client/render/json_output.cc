@@ -255,6 +255,13 @@ ConnectionsJson::ConnectionsJson(JsonRenderPool* pool) : pool_(pool) {
 
 ConnectionsJson::~ConnectionsJson() { WaitForPending(); }
 
+void ConnectionsJson::StreamTo(std::function<void(JsonText)> sink) { sink_ = std::move(sink); }
+
+bool ConnectionsJson::streamed() {
+  std::lock_guard<std::mutex> l(mu_);
+  return next_out_ > 0;
+}
+
 void ConnectionsJson::Add(client::EncodedConnectionBatch* batch) {
   if (batch->connections_size() == 0) return;
   count_ += batch->connections_size();
@@ -275,6 +282,16 @@ void ConnectionsJson::Rendered(size_t position, absl::StatusOr<JsonText> text) {
   } else {
     status_ = text.status();
   }
+  if (sink_ && status_.ok()) {
+    // Written in order: this piece and any later ones that waited for it.
+    if (ready_.size() <= position) ready_.resize(position + 1);
+    ready_[position] = true;
+    while (next_out_ < ready_.size() && ready_[next_out_]) {
+      sink_(std::move(pieces_[next_out_]));
+      pieces_[next_out_] = JsonText();
+      ++next_out_;
+    }
+  }
   // Notified under the lock: once pending_ is 0 the waiter may destroy this.
   if (--pending_ == 0) cv_.notify_all();
 }
@@ -292,6 +309,32 @@ absl::StatusOr<JsonText> ConnectionsJson::Finish() {
   for (JsonText& t : pieces_) all.Append(std::move(t));
   pieces_.clear();
   return all;
+}
+
+absl::StatusOr<std::string> StreamedHostHead(const v1::HostConnections& host) {
+  v1::HostConnections before;
+  before.set_host(host.host());
+  absl::StatusOr<std::string> a = ToJson(before);
+  if (!a.ok()) return a.status();
+  a->pop_back();  // its closing brace
+  absl::StrAppend(&*a, a->size() > 1 ? "," : "", "\"connections\":[");
+  return a;
+}
+
+absl::StatusOr<std::string> StreamedHostTail(const v1::HostConnections& host) {
+  v1::HostConnections error, after;
+  if (host.has_error()) *error.mutable_error() = host.error();
+  if (host.has_captured_at()) *after.mutable_captured_at() = host.captured_at();
+  after.set_dump_interrupted(host.dump_interrupted());
+  std::string out = "]";
+  for (const v1::HostConnections* part : {&error, &after}) {
+    absl::StatusOr<std::string> j = ToJson(*part);
+    if (!j.ok()) return j.status();
+    const absl::string_view fields = absl::string_view(*j).substr(1, j->size() - 2);  // without braces
+    if (!fields.empty()) absl::StrAppend(&out, ",", fields);
+  }
+  out.push_back('}');
+  return out;
 }
 
 absl::StatusOr<JsonText> HostConnectionsJson(const v1::HostConnections& host, JsonText connections) {

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -111,12 +112,21 @@ class ConnectionsJson {
   ConnectionsJson(const ConnectionsJson&) = delete;
   ConnectionsJson& operator=(const ConnectionsJson&) = delete;
 
+  // Hands each batch's text to `sink`, in order, as soon as it and every
+  // batch before it are rendered, instead of keeping it for Finish. The sink
+  // runs on the rendering threads, one call at a time. The ~100 MB document
+  // of a 100k listing is then never held whole (docs/performance.md).
+  // REQUIRES: called before the first Add.
+  void StreamTo(std::function<void(JsonText)> sink);
   // Takes the batch's connections (the batch is left without them).
   void Add(client::EncodedConnectionBatch* batch);
   // Waits for this host's batches; returns the elements of the JSON array
-  // (without the brackets; empty when there were no connections).
+  // (without the brackets; empty when there were no connections, or when
+  // they all went to the sink).
   absl::StatusOr<JsonText> Finish();
   uint64_t count() const { return count_; }
+  // After Finish: whether any text went to the sink.
+  bool streamed();
 
  private:
   friend class JsonRenderPool;
@@ -130,6 +140,9 @@ class ConnectionsJson {
   std::condition_variable cv_;
   size_t pending_ = 0;             // batches submitted, not yet rendered; guarded by mu_
   std::vector<JsonText> pieces_;   // by position; guarded by mu_
+  std::function<void(JsonText)> sink_;
+  std::vector<bool> ready_;        // by position, when streaming; guarded by mu_
+  size_t next_out_ = 0;            // the next position the sink gets; guarded by mu_
   absl::Status status_;            // guarded by mu_
   size_t next_ = 0;                // position of the next batch (Add's thread)
   uint64_t count_ = 0;
@@ -138,6 +151,15 @@ class ConnectionsJson {
 // The JSON of `host` with `connections` (ConnectionsJson::Finish) as its
 // connections field; equals ToJson of the host with those connections.
 absl::StatusOr<JsonText> HostConnectionsJson(const v1::HostConnections& host, JsonText connections);
+
+// For a host whose connections went out as they arrived (StreamTo): the text
+// before them, {"host":"...","connections":[ and the text after them: "]",
+// then error, captured_at and dump_interrupted, and the closing brace.
+// Without an error, head + connections + tail is HostConnectionsJson's text.
+// An error, known only at the end, follows the connections already written
+// (json_util's own order puts it first; a JSON reader takes either).
+absl::StatusOr<std::string> StreamedHostHead(const v1::HostConnections& host);
+absl::StatusOr<std::string> StreamedHostTail(const v1::HostConnections& host);
 
 }  // namespace tcbscope
 

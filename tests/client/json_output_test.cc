@@ -3,6 +3,7 @@
 #include "client/render/json_output.h"
 
 #include "absl/strings/str_join.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
 namespace tcbscope {
@@ -40,6 +41,40 @@ std::string Streamed(const v1::HostConnections& full, int batch_size) {
   absl::StatusOr<JsonText> text = HostConnectionsJson(shell, *std::move(conns));
   EXPECT_TRUE(text.ok());
   return text->ToString();
+}
+
+// The same, with the connections handed to a sink as they are rendered
+// (StreamTo) and the host's head and tail around them. `error` is set only
+// at the end, as a host that fails mid-stream would be.
+std::string StreamedOut(const v1::HostConnections& full, int batch_size, const v1::HostError* error = nullptr) {
+  v1::HostConnections shell = full;
+  shell.clear_connections();
+  shell.clear_error();
+  absl::StatusOr<std::string> head = StreamedHostHead(shell);
+  EXPECT_TRUE(head.ok());
+  std::string sunk;
+  int calls = 0;
+  {
+    ConnectionsJson json;
+    json.StreamTo([&](JsonText t) {
+      sunk += t.ToString();
+      ++calls;
+    });
+    client::EncodedConnectionBatch batch;
+    for (int i = 0; i < full.connections_size(); ++i) {
+      batch.add_connections(full.connections(i).SerializeAsString());
+      if (batch.connections_size() == batch_size) json.Add(&batch);
+    }
+    json.Add(&batch);
+    absl::StatusOr<JsonText> rest = json.Finish();
+    EXPECT_TRUE(rest.ok() && rest->empty()) << "everything went to the sink";
+    EXPECT_EQ(json.streamed(), full.connections_size() > 0);
+  }
+  EXPECT_EQ(calls, (full.connections_size() + batch_size - 1) / batch_size);
+  if (error != nullptr) *shell.mutable_error() = *error;
+  absl::StatusOr<std::string> tail = StreamedHostTail(shell);
+  EXPECT_TRUE(tail.ok());
+  return *head + sunk + *tail;
 }
 
 // The client reads ListConnections batches through its encoded view; it must
@@ -117,6 +152,39 @@ TEST(JsonOutputTest, StreamedEqualsWhole) {
       }
     }
   }
+}
+
+TEST(JsonOutputTest, SunkAsRenderedEqualsWhole) {
+  for (int n : {1, 999, 1000, 1001, 2500}) {
+    for (int with_time : {0, 1}) {
+      v1::HostConnections h;
+      h.set_host("198.51.100.1:7411");
+      for (int i = 0; i < n; ++i) *h.add_connections() = Conn(i);
+      if (with_time) {
+        h.mutable_captured_at()->set_seconds(1800000000);
+        h.set_dump_interrupted(true);
+      }
+      for (int batch : {1, 7, 1000}) {
+        if (n > 1000 && batch < 1000) continue;
+        EXPECT_EQ(StreamedOut(h, batch), *ToJson(h)) << "n=" << n << " batch=" << batch << " time=" << with_time;
+      }
+    }
+  }
+}
+
+TEST(JsonOutputTest, AnErrorAfterStreamingFollowsTheConnectionsAndReadsBack) {
+  v1::HostConnections h;
+  h.set_host("198.51.100.1:7411");
+  for (int i = 0; i < 30; ++i) *h.add_connections() = Conn(i);
+  v1::HostError error;
+  error.set_code("UNAVAILABLE");
+  error.set_message("the agent went away");
+  const std::string text = StreamedOut(h, 7, &error);
+  EXPECT_LT(text.find("\"connections\""), text.find("\"error\""));
+  v1::HostConnections back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(text, &back).ok()) << text;
+  *h.mutable_error() = error;
+  EXPECT_EQ(back.SerializeAsString(), h.SerializeAsString());
 }
 
 TEST(JsonOutputTest, ErrorHostHasNoConnections) {
