@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "client/command.h"
 #include "client/host_args.h"
-#include "client/prefaulted.h"
 #include "client/render/connection_text.h"
 #include "client/render/json_output.h"
 #include "client/render/text_table.h"
@@ -46,11 +45,7 @@ class ListCommand : public Command {
     request.set_tcp_info(info_);
     request.set_sequence(seq_);
 
-    // The hosts' connections are parsed onto one arena (see prefaulted.h):
-    // a heap allocation per connection, its endpoints and its tcp_info, and
-    // the page faults under them, were a third of the client's CPU at 100k.
-    google::protobuf::Arena arena(PrefaultedArenaOptions());
-    v1::ListResult& result = *google::protobuf::Arena::CreateMessage<v1::ListResult>(&arena);
+    v1::ListResult result;
     const size_t n = hf->hosts.size();
     std::vector<absl::Status> statuses(n);
     const bool json = global.output == OutputFormat::kJson;
@@ -61,6 +56,11 @@ class ListCommand : public Command {
     // JSON is rendered on one pool of threads for all hosts while the batches
     // arrive, and each host's result is finished here once every call has
     // ended (a gRPC thread must not wait for the rendering).
+    // A table's rows are formatted as each batch arrives, on the thread that
+    // read it, and the batch's messages are then reused for the next one: the
+    // formatting overlaps the agent's dump, and a 100k listing is held as its
+    // text only (~70 bytes a row) instead of as messages (~900 with tcp_info).
+    std::vector<std::unique_ptr<HostRows>> rows(n);
     std::unique_ptr<JsonRenderPool> pool;
     std::vector<std::unique_ptr<ConnectionsJson>> renderings(n);
     if (json) pool = std::make_unique<JsonRenderPool>();
@@ -80,7 +80,14 @@ class ListCommand : public Command {
         [&](size_t i, AgentClient& client, std::function<void(absl::Status)> done) {
           v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
           if (!json) {
-            client.StartListConnections(request, hc, nullptr, std::move(done));
+            rows[i] = std::make_unique<HostRows>(Columns(n > 1));
+            client.StartListConnections(
+                request, hc,
+                [this, r = rows[i].get(), hc, many = n > 1](v1::ConnectionBatch* b) {
+                  AddRows(*b, hc->host(), many, r);
+                  b->clear_connections();  // the next batch reuses them
+                },
+                std::move(done));
             return;
           }
           renderings[i] = std::make_unique<ConnectionsJson>(pool.get());
@@ -139,7 +146,19 @@ class ListCommand : public Command {
       if (!doc.WriteTo(io.out) || write_failed) PrintError(io, "writing the output failed");
       return exit_code;
     }
-    PrintTable(result, io);
+    // A host that failed shows no rows (its error is on stderr).
+    TextTable table(Columns(n > 1));
+    bool namespaces = false;
+    for (size_t i = 0; i < n; ++i) {
+      if (!statuses[i].ok() || !rows[i]) continue;
+      table.Append(std::move(rows[i]->table));
+      namespaces |= rows[i]->namespaces;
+      rows[i].reset();
+    }
+    // An agent reading several namespaces (--all-netns) tags each connection;
+    // the column appears only when a host's connections span namespaces.
+    if (!namespaces) table.HideColumn(n > 1 ? 1 : 0);
+    table.Print(io.out, !no_header_);
     for (const v1::HostConnections& hc : result.hosts()) {
       if (hc.dump_interrupted()) {
         PrintError(io, absl::StrCat(hc.host(),
@@ -151,66 +170,73 @@ class ListCommand : public Command {
   }
 
  private:
-  void PrintTable(const v1::ListResult& result, const Io& io) const {
-    const bool many = result.hosts_size() > 1;
-    // An agent reading several namespaces (--all-netns) tags each connection;
-    // the column appears only when a host's connections span namespaces.
-    bool namespaces = false;
-    for (const v1::HostConnections& hc : result.hosts()) {
-      for (const v1::Connection& c : hc.connections()) {
-        if (c.netns() != hc.connections(0).netns() || !c.netns_name().empty()) namespaces = true;
-      }
-    }
+  // One host's rows, filled by its stream's batches (one at a time).
+  struct HostRows {
+    explicit HostRows(std::vector<TextTable::Column> columns) : table(std::move(columns)) {}
+    TextTable table;
+    bool any = false;
+    uint64_t first_netns = 0;
+    bool namespaces = false;  // its connections span namespaces
+    std::string netns, local, remote, owners, detail;  // reused for every row
+  };
+
+  std::vector<TextTable::Column> Columns(bool many) const {
     std::vector<TextTable::Column> cols;
     if (many) cols.push_back({"Host"});
-    if (namespaces) cols.push_back({"Netns"});
+    cols.push_back({"Netns"});  // hidden unless some host spans namespaces
     cols.push_back({"State"});
     cols.push_back({"Recv-Q", TextTable::Align::kRight});
     cols.push_back({"Send-Q", TextTable::Align::kRight});
     cols.push_back({"Local Address:Port", TextTable::Align::kRight});
     cols.push_back({"Peer Address:Port"});
     if (processes_) cols.push_back({"Process"});
-    TextTable table(std::move(cols));
-    // One buffer per column, reused for every row.
-    std::string netns, local, remote, owners, detail;
-    for (const v1::HostConnections& hc : result.hosts()) {
-      for (const v1::Connection& c : hc.connections()) {
-        absl::string_view row[8];
-        size_t n = 0;
-        if (many) row[n++] = hc.host();
-        if (namespaces) {
-          netns = c.netns_name().empty() ? absl::StrCat("net:[", c.netns(), "]") : c.netns_name();
-          row[n++] = netns;
-        }
-        const absl::AlphaNum recv_q(c.recv_q()), send_q(c.send_q());
-        local.clear();
-        remote.clear();
-        AppendEndpoint(c, c.local(), &local);
-        AppendEndpoint(c, c.remote(), &remote);
-        row[n++] = StateShortName(c.state());
-        row[n++] = recv_q.Piece();
-        row[n++] = send_q.Piece();
-        row[n++] = local;
-        row[n++] = remote;
-        if (processes_) {
-          owners.clear();
-          AppendOwners(c, &owners);
-          row[n++] = owners;
-        }
-        table.AddRow(absl::MakeConstSpan(row, n));
-        if (!info_ && !seq_) continue;
-        detail.clear();
-        if (info_) AppendTcpInfo(c, &detail);
-        if (seq_ && c.has_seq()) {
-          const v1::SequenceSpace& q = c.seq();
-          absl::StrAppend(&detail, detail.empty() ? "" : " ", "seq:(snd_una ", q.snd_una(), ",snd_nxt ", q.snd_nxt(),
-                          ",write_seq ", q.write_seq(), ",rcv_nxt ", q.rcv_nxt(), ",copied_seq ", q.copied_seq(),
-                          ",snd_wnd ", q.snd_wnd(), ",rcv_wnd ", q.rcv_wnd(), ")");
-        }
-        table.AddDetail(detail);
+    return cols;
+  }
+
+  void AddRows(const v1::ConnectionBatch& batch, const std::string& host, bool many, HostRows* r) const {
+    for (const v1::Connection& c : batch.connections()) {
+      if (!r->any) {
+        r->any = true;
+        r->first_netns = c.netns();
       }
+      if (c.netns() != r->first_netns || !c.netns_name().empty()) r->namespaces = true;
+      absl::string_view row[8];
+      size_t n = 0;
+      if (many) row[n++] = host;
+      r->netns.clear();
+      if (c.netns_name().empty()) {
+        absl::StrAppend(&r->netns, "net:[", c.netns(), "]");
+      } else {
+        r->netns = c.netns_name();
+      }
+      row[n++] = r->netns;
+      const absl::AlphaNum recv_q(c.recv_q()), send_q(c.send_q());
+      r->local.clear();
+      r->remote.clear();
+      AppendEndpoint(c, c.local(), &r->local);
+      AppendEndpoint(c, c.remote(), &r->remote);
+      row[n++] = StateShortName(c.state());
+      row[n++] = recv_q.Piece();
+      row[n++] = send_q.Piece();
+      row[n++] = r->local;
+      row[n++] = r->remote;
+      if (processes_) {
+        r->owners.clear();
+        AppendOwners(c, &r->owners);
+        row[n++] = r->owners;
+      }
+      r->table.AddRow(absl::MakeConstSpan(row, n));
+      if (!info_ && !seq_) continue;
+      r->detail.clear();
+      if (info_) AppendTcpInfo(c, &r->detail);
+      if (seq_ && c.has_seq()) {
+        const v1::SequenceSpace& q = c.seq();
+        absl::StrAppend(&r->detail, r->detail.empty() ? "" : " ", "seq:(snd_una ", q.snd_una(),
+                        ",snd_nxt ", q.snd_nxt(), ",write_seq ", q.write_seq(), ",rcv_nxt ", q.rcv_nxt(),
+                        ",copied_seq ", q.copied_seq(), ",snd_wnd ", q.snd_wnd(), ",rcv_wnd ", q.rcv_wnd(), ")");
+      }
+      r->table.AddDetail(r->detail);
     }
-    table.Print(io.out, !no_header_);
   }
 
   std::vector<std::string> args_;

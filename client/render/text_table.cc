@@ -1,20 +1,48 @@
 #include "client/render/text_table.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace tcbscope {
 
-TextTable::TextTable(std::vector<Column> columns) : columns_(std::move(columns)), width_(columns_.size(), 0) {}
+TextTable::TextTable(std::vector<Column> columns)
+    : columns_(std::move(columns)), hidden_(columns_.size(), false), width_(columns_.size(), 0) {}
+
+namespace {
+constexpr size_t kBlockSize = 1 << 20;
+}  // namespace
+
+char* TextTable::Room(size_t row_bytes, size_t n) {
+  if (!blocks_.empty() && block_size_ - block_used_ >= n) return blocks_.back().get() + block_used_;
+  // A new block; the row's bytes so far move with it.
+  const size_t size = std::max(kBlockSize, row_bytes + n);
+  std::unique_ptr<char[]> block(new char[size]);
+  if (row_bytes > 0) {
+    memcpy(block.get(), row_text_.back(), row_bytes);
+    row_text_.back() = block.get();
+  }
+  blocks_.push_back(std::move(block));
+  block_size_ = size;
+  block_used_ = row_bytes;
+  return blocks_.back().get() + block_used_;
+}
 
 void TextTable::AddRow(absl::Span<const absl::string_view> cells) {
+  size_t total = 0;
+  for (size_t c = 0; c < columns_.size() && c < cells.size(); ++c) total += cells[c].size();
+  char* p = Room(0, total);
+  row_text_.push_back(p);
+  size_t at = 0;
   for (size_t c = 0; c < columns_.size(); ++c) {
     if (c < cells.size()) {
-      text_.append(cells[c].data(), cells[c].size());
+      memcpy(p + at, cells[c].data(), cells[c].size());
+      at += cells[c].size();
       width_[c] = std::max(width_[c], cells[c].size());
     }
-    ends_.push_back(text_.size());
+    ends_.push_back(static_cast<uint32_t>(at));
   }
-  ends_.push_back(text_.size());  // no detail yet
+  ends_.push_back(static_cast<uint32_t>(at));  // no detail yet
+  block_used_ += at;
   ++rows_;
 }
 
@@ -25,11 +53,39 @@ void TextTable::AddRow(const std::vector<std::string>& cells) {
 
 void TextTable::AddDetail(absl::string_view line) {
   if (rows_ == 0) return;
-  // The detail is the last thing of the last row: drop an earlier one.
-  const size_t cells_end = ends_[ends_.size() - 2];
-  text_.resize(cells_end);
-  text_.append(line.data(), line.size());
-  ends_.back() = text_.size();
+  // The last row is the last thing in the last block: drop its earlier
+  // detail, then add this one after its cells.
+  const size_t cells = ends_[ends_.size() - 2];
+  const size_t old_detail = ends_.back() - cells;
+  block_used_ -= old_detail;
+  char* p = Room(cells, line.size());
+  memcpy(p, line.data(), line.size());
+  block_used_ += line.size();
+  ends_.back() = static_cast<uint32_t>(cells + line.size());
+}
+
+void TextTable::Append(TextTable&& other) {
+  if (!other.blocks_.empty()) {
+    for (auto& b : other.blocks_) blocks_.push_back(std::move(b));
+    // Later rows go to other's last block, whose fill level comes along.
+    block_used_ = other.block_used_;
+    block_size_ = other.block_size_;
+  }
+  row_text_.insert(row_text_.end(), other.row_text_.begin(), other.row_text_.end());
+  ends_.insert(ends_.end(), other.ends_.begin(), other.ends_.end());
+  for (size_t c = 0; c < columns_.size() && c < other.width_.size(); ++c) {
+    width_[c] = std::max(width_[c], other.width_[c]);
+  }
+  rows_ += other.rows_;
+  other.blocks_.clear();
+  other.row_text_.clear();
+  other.ends_.clear();
+  other.rows_ = 0;
+  other.block_used_ = other.block_size_ = 0;
+}
+
+void TextTable::HideColumn(size_t column) {
+  if (column < hidden_.size()) hidden_[column] = true;
 }
 
 void TextTable::Print(FILE* out, bool header) const {
@@ -37,11 +93,16 @@ void TextTable::Print(FILE* out, bool header) const {
   if (header) {
     for (size_t c = 0; c < columns_.size(); ++c) width[c] = std::max(width[c], columns_[c].title.size());
   }
+  size_t last_shown = 0;
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    if (!hidden_[c]) last_shown = c;
+  }
   std::string buf;
   buf.reserve(1 << 16);
   auto cell = [&](size_t c, absl::string_view text) {
+    if (hidden_[c]) return;
     const size_t pad = width[c] - std::min(width[c], text.size());
-    const bool last = c + 1 == columns_.size();
+    const bool last = c == last_shown;
     if (columns_[c].align == Align::kRight) buf.append(pad, ' ');
     buf.append(text.data(), text.size());
     if (columns_[c].align == Align::kLeft && !last) buf.append(pad, ' ');
@@ -56,19 +117,19 @@ void TextTable::Print(FILE* out, bool header) const {
     end_line();
   }
   const size_t per_row = columns_.size() + 1;
-  size_t begin = 0;
   for (size_t r = 0; r < rows_; ++r) {
-    const size_t* ends = &ends_[r * per_row];
+    const char* text = row_text_[r];
+    const uint32_t* ends = &ends_[r * per_row];
+    size_t begin = 0;
     for (size_t c = 0; c < columns_.size(); ++c) {
-      cell(c, absl::string_view(text_).substr(begin, ends[c] - begin));
+      cell(c, absl::string_view(text + begin, ends[c] - begin));
       begin = ends[c];
     }
     end_line();
     if (ends[columns_.size()] > begin) {
       buf.push_back('\t');
-      buf.append(text_, begin, ends[columns_.size()] - begin);
+      buf.append(text + begin, ends[columns_.size()] - begin);
       buf.push_back('\n');
-      begin = ends[columns_.size()];
     }
     if (buf.size() > (1 << 16)) {
       fwrite(buf.data(), 1, buf.size(), out);

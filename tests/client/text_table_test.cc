@@ -78,5 +78,44 @@ TEST(TextTableTest, ManyRowsKeepTheirOrderAcrossOutputChunks) {
   EXPECT_EQ(Render(t, false), expected);
 }
 
+TEST(TextTableTest, RowsAndDetailsLargerThanABlockStayWhole) {
+  // Rows whose details outgrow the block they started in move to a new one;
+  // one detail is larger than a block on its own.
+  TextTable t({{"N"}, {"Text"}});
+  std::string expected;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string n = std::to_string(i);
+    t.AddRow({n, "row"});
+    const std::string detail = i == 1500 ? std::string(3 << 20, 'd') : std::string(700 + i % 13, 'a' + i % 26);
+    t.AddDetail("short, replaced");
+    t.AddDetail(detail);
+    expected += n + std::string(4 - n.size(), ' ') + " row\n\t" + detail + "\n";
+  }
+  EXPECT_EQ(Render(t, false), expected);
+}
+
+TEST(TextTableTest, AppendTakesTheOtherTablesRowsAndWidths) {
+  TextTable a({{"Host"}, {"Netns"}, {"State"}}), b({{"Host"}, {"Netns"}, {"State"}}), empty({{"Host"}, {"Netns"}, {"State"}});
+  a.AddRow({"h1", "net:[1]", "ESTAB"});
+  b.AddRow({"host-two", "net:[1]", "LISTEN"});
+  b.AddDetail("b's detail");
+  a.Append(std::move(b));
+  a.Append(std::move(empty));
+  a.AddRow({"h3", "net:[1]", "CLOSE"});  // after an append: still in order
+  EXPECT_EQ(a.rows(), 3u);
+  EXPECT_EQ(Render(a, true),
+            "Host     Netns   State\n"
+            "h1       net:[1] ESTAB\n"
+            "host-two net:[1] LISTEN\n\tb's detail\n"
+            "h3       net:[1] CLOSE\n");
+  a.HideColumn(1);
+  EXPECT_EQ(Render(a, false),
+            "h1       ESTAB\n"
+            "host-two LISTEN\n\tb's detail\n"
+            "h3       CLOSE\n");
+  a.HideColumn(2);  // the last shown column is then Host: no padding after it
+  EXPECT_EQ(Render(a, false), "h1\nhost-two\n\tb's detail\nh3\n");
+}
+
 }  // namespace
 }  // namespace tcbscope
