@@ -256,7 +256,7 @@ class CompareCommand : public Command {
       }
     }
     if (global.output == OutputFormat::kJson) {
-      absl::Status s = PrintJson(result, io.out);
+      absl::Status s = PrintJsonInPieces(&result, io.out);
       if (!s.ok()) PrintError(io, s.message());
       return exit_code;
     }

@@ -51,7 +51,7 @@ class CorrelateCommand : public Command {
       if (result.findings_error() > 0) exit_code = kExitProblem;
     }
     if (global.output == OutputFormat::kJson) {
-      absl::Status s = PrintJson(result, io.out);
+      absl::Status s = PrintJsonInPieces(&result, io.out);
       if (!s.ok()) PrintError(io, s.message());
       return exit_code;
     }

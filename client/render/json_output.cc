@@ -29,6 +29,70 @@ absl::Status PrintJson(const google::protobuf::Message& message, FILE* out) {
   return absl::OkStatus();
 }
 
+absl::Status PrintJsonInPieces(google::protobuf::Message* message, FILE* out, int group) {
+  using google::protobuf::FieldDescriptor;
+  using google::protobuf::Message;
+  const google::protobuf::Reflection* r = message->GetReflection();
+  google::protobuf::Arena* arena = message->GetArena();
+  // On the message's arena (or the heap, as it is): moving between the two
+  // is then a pointer move.
+  Message* part = message->New(arena);
+  std::unique_ptr<Message> owned(arena == nullptr ? part : nullptr);
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(*message, &fields);  // set fields, in number order, as json_util writes them
+  bool ok = true;
+  auto write = [&](absl::string_view s) { ok &= fwrite(s.data(), 1, s.size(), out) == s.size(); };
+  absl::Status status;
+  write("{");
+  for (size_t i = 0; i < fields.size() && status.ok(); ++i) {
+    const FieldDescriptor* f = fields[i];
+    if (i > 0) write(",");
+    const bool grouped =
+        f->is_repeated() && f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && r->FieldSize(*message, f) > group;
+    if (!grouped) {
+      r->SwapFields(message, part, {f});
+      absl::StatusOr<std::string> j = ToJson(*part);
+      r->SwapFields(message, part, {f});
+      if (!j.ok()) {
+        status = j.status();
+        break;
+      }
+      write(absl::string_view(*j).substr(1, j->size() - 2));  // {"name":value} without its braces
+      continue;
+    }
+    // Out of the message (last first, kept in order), into `part` a group at
+    // a time, and back at the end.
+    std::vector<Message*> elements(static_cast<size_t>(r->FieldSize(*message, f)));
+    for (size_t k = elements.size(); k-- > 0;) elements[k] = r->UnsafeArenaReleaseLast(message, f);
+    for (size_t at = 0; at < elements.size() && status.ok(); at += static_cast<size_t>(group)) {
+      const size_t n = std::min(elements.size() - at, static_cast<size_t>(group));
+      for (size_t k = 0; k < n; ++k) r->UnsafeArenaAddAllocatedMessage(part, f, elements[at + k]);
+      absl::StatusOr<std::string> j = ToJson(*part);
+      for (size_t k = n; k-- > 0;) elements[at + k] = r->UnsafeArenaReleaseLast(part, f);
+      if (!j.ok()) {
+        status = j.status();
+        break;
+      }
+      // {"name":[a,b]}: the first group keeps the head, the last the "]",
+      // the ones between only their elements.
+      absl::string_view text(*j);
+      text.remove_suffix(2);  // "]}"
+      if (at > 0) {
+        text.remove_prefix(text.find('[') + 1);
+        write(",");
+      } else {
+        text.remove_prefix(1);  // "{"
+      }
+      write(text);
+    }
+    for (Message* m : elements) r->UnsafeArenaAddAllocatedMessage(message, f, m);
+    write("]");
+  }
+  write("}\n");
+  if (!status.ok()) return status;
+  return ok ? absl::OkStatus() : absl::UnavailableError("write failed");
+}
+
 namespace {
 
 // json_util renders a ConnectionBatch holding only connections as

@@ -2,6 +2,8 @@
 // message, byte for byte, whatever the batching.
 #include "client/render/json_output.h"
 
+#include <functional>
+
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -193,6 +195,54 @@ TEST(JsonOutputTest, ErrorHostHasNoConnections) {
   h.mutable_error()->set_code("UNAVAILABLE");
   h.mutable_error()->set_message("unreachable: \"refused\"");
   EXPECT_EQ(Streamed(h, 10), *ToJson(h));
+}
+
+std::string Printed(const std::function<absl::Status(FILE*)>& print) {
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* f = open_memstream(&buf, &len);
+  EXPECT_TRUE(print(f).ok());
+  fclose(f);
+  std::string out(buf, len);
+  free(buf);
+  return out;
+}
+
+void FillCorrelation(int pairs, v1::CorrelateResult* r) {
+  r->set_host_a("198.51.100.1:7411");
+  r->set_host_b("198.51.100.2:7411");
+  for (int i = 0; i < pairs; ++i) {
+    v1::ConnectionPair* p = r->add_pairs();
+    *p->mutable_a() = Conn(i);
+    *p->mutable_b() = Conn(i + 1);
+    p->set_matched_by("addresses");
+    p->add_directions()->set_direction("A->B");
+    if (i % 5 == 0) p->add_findings()->set_code("ZERO_WINDOW");
+  }
+  r->add_only_a()->mutable_connection()->set_state(v1::TCP_STATE_SYN_SENT);
+  r->set_skew_ms(-2.5);
+  r->set_findings_warning(static_cast<uint32_t>((pairs + 4) / 5));
+}
+
+TEST(JsonOutputTest, InPiecesEqualsWholeAndLeavesTheMessageAsItWas) {
+  google::protobuf::Arena arena;
+  for (bool on_arena : {false, true}) {
+    for (int pairs : {0, 1, 999, 1000, 1001, 2500}) {
+      v1::CorrelateResult heap;
+      v1::CorrelateResult* r = on_arena ? google::protobuf::Arena::CreateMessage<v1::CorrelateResult>(&arena) : &heap;
+      FillCorrelation(pairs, r);
+      const std::string before = r->SerializeAsString();
+      const std::string whole = Printed([&](FILE* f) { return PrintJson(*r, f); });
+      for (int group : {1, 7, 1000}) {
+        if (pairs > 1000 && group < 1000) continue;
+        EXPECT_EQ(Printed([&](FILE* f) { return PrintJsonInPieces(r, f, group); }), whole)
+            << "pairs=" << pairs << " group=" << group << " arena=" << on_arena;
+        EXPECT_EQ(r->SerializeAsString(), before) << "pairs=" << pairs << " group=" << group;
+      }
+    }
+  }
+  v1::CorrelateResult empty;
+  EXPECT_EQ(Printed([&](FILE* f) { return PrintJsonInPieces(&empty, f); }), "{}\n");
 }
 
 }  // namespace
