@@ -9,13 +9,17 @@ TextTable::TextTable(std::vector<Column> columns)
     : columns_(std::move(columns)), hidden_(columns_.size(), false), width_(columns_.size(), 0) {}
 
 namespace {
+// Blocks double from the first size to the largest: a table of a few rows
+// (one of many hosts) takes 16 KiB, one of 100k rows mostly 1 MiB blocks.
+constexpr size_t kFirstBlockSize = 16 << 10;
 constexpr size_t kBlockSize = 1 << 20;
 }  // namespace
 
 char* TextTable::Room(size_t row_bytes, size_t n) {
   if (!blocks_.empty() && block_size_ - block_used_ >= n) return blocks_.back().get() + block_used_;
   // A new block; the row's bytes so far move with it.
-  const size_t size = std::max(kBlockSize, row_bytes + n);
+  const size_t next = blocks_.empty() ? kFirstBlockSize : std::min(kBlockSize, 2 * block_size_);
+  const size_t size = std::max(next, row_bytes + n);
   std::unique_ptr<char[]> block(new char[size]);
   if (row_bytes > 0) {
     memcpy(block.get(), row_text_.back(), row_bytes);
