@@ -137,6 +137,8 @@ TEST(JsonOutputTest, TextPieces) {
   EXPECT_EQ(t.ToString(), "X" + std::string(300, 'e'));
 }
 
+// Kept until Finish, or handed to a sink as rendered: either way the text
+// is json_util's rendering of the whole host.
 TEST(JsonOutputTest, StreamedEqualsWhole) {
   for (int n : {0, 1, 999, 1000, 1001, 2500}) {
     for (int with_time : {0, 1}) {
@@ -151,24 +153,10 @@ TEST(JsonOutputTest, StreamedEqualsWhole) {
       for (int batch : {1, 7, 1000}) {
         if (n > 1000 && batch < 1000) continue;  // keep the test quick
         EXPECT_EQ(Streamed(h, batch), *ToJson(h)) << "n=" << n << " batch=" << batch << " time=" << with_time;
-      }
-    }
-  }
-}
-
-TEST(JsonOutputTest, SunkAsRenderedEqualsWhole) {
-  for (int n : {1, 999, 1000, 1001, 2500}) {
-    for (int with_time : {0, 1}) {
-      v1::HostConnections h;
-      h.set_host("198.51.100.1:7411");
-      for (int i = 0; i < n; ++i) *h.add_connections() = Conn(i);
-      if (with_time) {
-        h.mutable_captured_at()->set_seconds(1800000000);
-        h.set_dump_interrupted(true);
-      }
-      for (int batch : {1, 7, 1000}) {
-        if (n > 1000 && batch < 1000) continue;
-        EXPECT_EQ(StreamedOut(h, batch), *ToJson(h)) << "n=" << n << " batch=" << batch << " time=" << with_time;
+        // With no connection nothing is sunk, and the host is written whole.
+        if (n > 0) {
+          EXPECT_EQ(StreamedOut(h, batch), *ToJson(h)) << "n=" << n << " batch=" << batch;
+        }
       }
     }
   }
