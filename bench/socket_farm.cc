@@ -18,7 +18,6 @@
 // file, so a parent that dies takes the farm with it). With --churn R
 // each worker also opens and closes R/P connections per second beside the
 // ones it holds. Loopback or the lab's addresses only.
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -37,6 +36,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "common/ip_address.h"
 
 namespace {
 
@@ -52,7 +52,7 @@ struct Options {
   bool watch_stdin = false;
   // Between two namespaces; all empty: loopback.
   std::string client_netns, server_netns, server_address;
-  sockaddr_storage server{};  // parsed from server_address
+  sockaddr_storage server{};  // server_address, checked to be the lab's
   socklen_t server_len = 0;
 };
 
@@ -61,32 +61,25 @@ struct Options {
   _exit(1);
 }
 
-// Parses an IPv4 or IPv6 address (port 0) into *ss; false if it is neither.
-bool ParseAddress(const std::string& text, sockaddr_storage* ss, socklen_t* len) {
+// `a` as a socket address with port 0.
+socklen_t SocketAddress(const tcbscope::IpAddress& a, sockaddr_storage* ss) {
   *ss = {};
-  auto* a4 = reinterpret_cast<sockaddr_in*>(ss);
-  auto* a6 = reinterpret_cast<sockaddr_in6*>(ss);
-  if (inet_pton(AF_INET, text.c_str(), &a4->sin_addr) == 1) {
+  if (a.is_v4()) {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(ss);
     a4->sin_family = AF_INET;
-    *len = sizeof(*a4);
-    return true;
+    memcpy(&a4->sin_addr, a.bytes(), 4);
+    return sizeof(*a4);
   }
-  if (inet_pton(AF_INET6, text.c_str(), &a6->sin6_addr) == 1) {
-    a6->sin6_family = AF_INET6;
-    *len = sizeof(*a6);
-    return true;
-  }
-  return false;
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(ss);
+  a6->sin6_family = AF_INET6;
+  memcpy(&a6->sin6_addr, a.bytes(), 16);
+  return sizeof(*a6);
 }
 
 // The lab's ranges (deploy/lab/tcbscope-lab): the farm sends nowhere else.
-bool IsLabAddress(const sockaddr_storage& ss) {
-  if (ss.ss_family == AF_INET) {
-    const uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr.s_addr);
-    return (a >> 8) == ((198u << 16) | (51u << 8) | 100u);
-  }
-  static const uint8_t kPrefix[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0};
-  return memcmp(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr.s6_addr, kPrefix, 8) == 0;
+bool IsLabAddress(const tcbscope::IpAddress& a) {
+  return a.InPrefix(*tcbscope::IpAddress::Parse("198.51.100.0"), 24) ||
+         a.InPrefix(*tcbscope::IpAddress::Parse("2001:db8::"), 64);
 }
 
 // A listener on `addr` (its port 0: the kernel picks one).
@@ -100,8 +93,7 @@ int Listener(const sockaddr_storage& addr, socklen_t len) {
 
 int LoopbackListener(bool v6) {
   sockaddr_storage ss;
-  socklen_t len = 0;
-  ParseAddress(v6 ? "::1" : "127.0.0.1", &ss, &len);
+  const socklen_t len = SocketAddress(*tcbscope::IpAddress::Parse(v6 ? "::1" : "127.0.0.1"), &ss);
   return Listener(ss, len);
 }
 
@@ -223,14 +215,17 @@ int main(int argc, char** argv) {
     fprintf(stderr, "socket_farm: --client-netns, --server-netns and --server-address go together\n");
     return 2;
   }
-  if (netns_options == 3 && !ParseAddress(opt.server_address, &opt.server, &opt.server_len)) {
-    fprintf(stderr, "socket_farm: --server-address '%s' is not an IPv4 or IPv6 address\n",
-            opt.server_address.c_str());
-    return 2;
-  }
-  if (netns_options == 3 && !IsLabAddress(opt.server)) {
-    fprintf(stderr, "socket_farm: --server-address must be a lab address (198.51.100.0/24 or 2001:db8::/64)\n");
-    return 2;
+  if (netns_options == 3) {
+    absl::StatusOr<tcbscope::IpAddress> server = tcbscope::IpAddress::Parse(opt.server_address);
+    if (!server.ok()) {
+      fprintf(stderr, "socket_farm: --server-address: %s\n", std::string(server.status().message()).c_str());
+      return 2;
+    }
+    if (!IsLabAddress(*server)) {
+      fprintf(stderr, "socket_farm: --server-address must be a lab address (198.51.100.0/24 or 2001:db8::/64)\n");
+      return 2;
+    }
+    opt.server_len = SocketAddress(*server, &opt.server);
   }
   for (const std::string* ns : {&opt.client_netns, &opt.server_netns}) {
     if (ns->empty()) continue;

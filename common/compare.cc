@@ -76,17 +76,14 @@ uint64_t ReceivedData(const v1::Connection& r) {
   return v > control ? v - control : 0;
 }
 
-void Direction(const CompareContext& ctx, const Side& snd, const Side& rcv, bool snd_is_a, v1::ConnectionPair* pair) {
-  const v1::Connection& s = *snd.c;
-  const v1::Connection& r = *rcv.c;
-  v1::DirectionView scratch;
-  v1::DirectionView* d = ctx.directions ? pair->add_directions() : &scratch;
+// The figures of one direction (sender s, receiver r) that the JSON output
+// shows; the findings are decided from the connections themselves.
+void FillDirectionView(const v1::Connection& s, const v1::Connection& r, bool snd_is_a, bool syn_counted, bool exact,
+                       v1::DirectionView* d) {
   d->set_direction(snd_is_a ? "A->B" : "B->A");
   d->set_sender_send_q(s.send_q());
   d->set_receiver_recv_q(r.recv_q());
-  const bool info = s.has_tcp_info() && r.has_tcp_info();
-  const bool syn_counted = pair->passive_side() != (snd_is_a ? "A" : "B");
-  if (info) {
+  if (s.has_tcp_info() && r.has_tcp_info()) {
     const v1::TcpInfo& si = s.tcp_info();
     const v1::TcpInfo& ri = r.tcp_info();
     d->set_sender_bytes_acked(AckedData(s, syn_counted));
@@ -100,9 +97,6 @@ void Direction(const CompareContext& ctx, const Side& snd, const Side& rcv, bool
     d->set_receiver_rcv_wnd(ri.rcv_wnd());
     d->set_sender_rtt_us(si.rtt_us());
   }
-  auto* findings = pair->mutable_findings();
-  auto dir = [&] { return absl::StrCat(snd.name, " → ", rcv.name); };
-  const bool exact = s.has_seq() && r.has_seq() && Synchronized(s.state()) && Synchronized(r.state());
   if (exact) {
     const v1::SequenceSpace& sq = s.seq();
     const v1::SequenceSpace& rq = r.seq();
@@ -113,6 +107,17 @@ void Direction(const CompareContext& ctx, const Side& snd, const Side& rcv, bool
     d->set_seq_unsent(SeqDiff(sq.write_seq(), sq.snd_nxt()));
     d->set_seq_window_left(SeqDiff(rq.rcv_wup() + rq.rcv_wnd(), sq.snd_nxt()));
   }
+}
+
+void Direction(const CompareContext& ctx, const Side& snd, const Side& rcv, bool snd_is_a, v1::ConnectionPair* pair) {
+  const v1::Connection& s = *snd.c;
+  const v1::Connection& r = *rcv.c;
+  const bool info = s.has_tcp_info() && r.has_tcp_info();
+  const bool syn_counted = pair->passive_side() != (snd_is_a ? "A" : "B");
+  const bool exact = s.has_seq() && r.has_seq() && Synchronized(s.state()) && Synchronized(r.state());
+  if (ctx.directions) FillDirectionView(s, r, snd_is_a, syn_counted, exact, pair->add_directions());
+  auto* findings = pair->mutable_findings();
+  auto dir = [&] { return absl::StrCat(snd.name, " → ", rcv.name); };
 
   // The receiving application is not reading: data waits in its queue while
   // the sender has more queued behind it.

@@ -29,6 +29,27 @@ absl::Status PrintJson(const google::protobuf::Message& message, FILE* out) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// json_util's rendering of `message` without its enclosing braces: its set
+// fields, comma-separated, as they appear inside the whole message's text
+// (json_util writes fields in number order). Empty when none is set.
+absl::StatusOr<std::string> JsonFields(const google::protobuf::Message& message) {
+  absl::StatusOr<std::string> j = ToJson(message);
+  if (!j.ok()) return j.status();
+  return j->substr(1, j->size() - 2);
+}
+
+// Appends `fields` (JsonFields) to a message's text, after a comma unless
+// nothing is there yet but its opening brace or bracket.
+void AppendFields(absl::string_view fields, std::string* out) {
+  if (fields.empty()) return;
+  if (!out->empty() && out->back() != '{' && out->back() != '[') out->push_back(',');
+  out->append(fields.data(), fields.size());
+}
+
+}  // namespace
+
 absl::Status PrintJsonInPieces(google::protobuf::Message* message, FILE* out, int group) {
   using google::protobuf::FieldDescriptor;
   using google::protobuf::Message;
@@ -51,13 +72,13 @@ absl::Status PrintJsonInPieces(google::protobuf::Message* message, FILE* out, in
         f->is_repeated() && f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && r->FieldSize(*message, f) > group;
     if (!grouped) {
       r->SwapFields(message, part, {f});
-      absl::StatusOr<std::string> j = ToJson(*part);
+      absl::StatusOr<std::string> j = JsonFields(*part);
       r->SwapFields(message, part, {f});
       if (!j.ok()) {
         status = j.status();
         break;
       }
-      write(absl::string_view(*j).substr(1, j->size() - 2));  // {"name":value} without its braces
+      write(*j);
       continue;
     }
     // Out of the message (last first, kept in order), into `part` a group at
@@ -375,60 +396,71 @@ absl::StatusOr<JsonText> ConnectionsJson::Finish() {
   return all;
 }
 
-absl::StatusOr<std::string> StreamedHostHead(const v1::HostConnections& host) {
-  v1::HostConnections before;
-  before.set_host(host.host());
-  absl::StatusOr<std::string> a = ToJson(before);
-  if (!a.ok()) return a.status();
-  a->pop_back();  // its closing brace
-  absl::StrAppend(&*a, a->size() > 1 ? "," : "", "\"connections\":[");
-  return a;
-}
+namespace {
 
-absl::StatusOr<std::string> StreamedHostTail(const v1::HostConnections& host) {
-  v1::HostConnections error, after;
-  if (host.has_error()) *error.mutable_error() = host.error();
-  if (host.has_captured_at()) *after.mutable_captured_at() = host.captured_at();
-  after.set_dump_interrupted(host.dump_interrupted());
-  std::string out = "]";
-  for (const v1::HostConnections* part : {&error, &after}) {
-    absl::StatusOr<std::string> j = ToJson(*part);
-    if (!j.ok()) return j.status();
-    const absl::string_view fields = absl::string_view(*j).substr(1, j->size() - 2);  // without braces
-    if (!fields.empty()) absl::StrAppend(&out, ",", fields);
-  }
-  out.push_back('}');
-  return out;
-}
+// `host`'s fields other than connections, as JsonFields: those numbered
+// before it (host, error) and after it (captured_at, dump_interrupted).
+struct FieldsAroundConnections {
+  std::string before, after;
+};
 
-absl::StatusOr<JsonText> HostConnectionsJson(const v1::HostConnections& host, JsonText connections) {
-  // Fields before `connections` (host, error) and after it (captured_at,
-  // dump_interrupted) render separately; json_util prints fields in number
-  // order, so the three parts join into exactly its rendering of the whole.
+absl::StatusOr<FieldsAroundConnections> AroundConnections(const v1::HostConnections& host) {
   v1::HostConnections before, after;
   before.set_host(host.host());
   if (host.has_error()) *before.mutable_error() = host.error();
   if (host.has_captured_at()) *after.mutable_captured_at() = host.captured_at();
   after.set_dump_interrupted(host.dump_interrupted());
-  absl::StatusOr<std::string> a = ToJson(before);
-  if (!a.ok()) return a.status();
-  absl::StatusOr<std::string> b = ToJson(after);
+  absl::StatusOr<std::string> b = JsonFields(before);
   if (!b.ok()) return b.status();
+  absl::StatusOr<std::string> a = JsonFields(after);
+  if (!a.ok()) return a.status();
+  return FieldsAroundConnections{*std::move(b), *std::move(a)};
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> StreamedHostHead(const v1::HostConnections& host) {
+  v1::HostConnections named;
+  named.set_host(host.host());
+  absl::StatusOr<std::string> fields = JsonFields(named);
+  if (!fields.ok()) return fields.status();
+  std::string head = "{";
+  AppendFields(*fields, &head);
+  AppendFields("\"connections\":[", &head);
+  return head;
+}
+
+absl::StatusOr<std::string> StreamedHostTail(const v1::HostConnections& host) {
+  v1::HostConnections error;
+  if (host.has_error()) *error.mutable_error() = host.error();
+  absl::StatusOr<std::string> error_fields = JsonFields(error);
+  if (!error_fields.ok()) return error_fields.status();
+  absl::StatusOr<FieldsAroundConnections> around = AroundConnections(host);
+  if (!around.ok()) return around.status();
+  std::string tail = "]";
+  AppendFields(*error_fields, &tail);
+  AppendFields(around->after, &tail);
+  tail.push_back('}');
+  return tail;
+}
+
+absl::StatusOr<JsonText> HostConnectionsJson(const v1::HostConnections& host, JsonText connections) {
+  // The fields before and after `connections` render separately and join
+  // around it into exactly json_util's rendering of the whole.
+  absl::StatusOr<FieldsAroundConnections> around = AroundConnections(host);
+  if (!around.ok()) return around.status();
+  std::string text = "{";
+  AppendFields(around->before, &text);
   JsonText out;
-  const absl::string_view head = absl::string_view(*a).substr(0, a->size() - 1);  // without its closing brace
-  out.Append(head);
-  const bool any = !connections.empty();
-  if (any) {
-    out.Append(head.size() > 1 ? ",\"connections\":[" : "\"connections\":[");
+  if (!connections.empty()) {
+    AppendFields("\"connections\":[", &text);
+    out.Append(text);
     out.Append(std::move(connections));
-    out.Append("]");
+    text = "]";
   }
-  const absl::string_view rest = absl::string_view(*b).substr(1, b->size() - 2);  // without braces
-  if (!rest.empty()) {
-    if (head.size() > 1 || any) out.Append(",");
-    out.Append(rest);
-  }
-  out.Append("}");
+  AppendFields(around->after, &text);
+  text.push_back('}');
+  out.Append(text);
   return out;
 }
 
