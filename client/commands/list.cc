@@ -174,8 +174,7 @@ class ListCommand : public Command {
   struct HostRows {
     explicit HostRows(std::vector<TextTable::Column> columns) : table(std::move(columns)) {}
     TextTable table;
-    bool any = false;
-    uint64_t first_netns = 0;
+    uint64_t first_netns = 0;  // of its first row
     bool namespaces = false;  // its connections span namespaces
     std::string netns, local, remote, owners, detail;  // reused for every row
   };
@@ -195,10 +194,7 @@ class ListCommand : public Command {
 
   void AddRows(const v1::ConnectionBatch& batch, const std::string& host, bool many, HostRows* r) const {
     for (const v1::Connection& c : batch.connections()) {
-      if (!r->any) {
-        r->any = true;
-        r->first_netns = c.netns();
-      }
+      if (r->table.rows() == 0) r->first_netns = c.netns();
       if (c.netns() != r->first_netns || !c.netns_name().empty()) r->namespaces = true;
       absl::string_view row[8];
       size_t n = 0;
