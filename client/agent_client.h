@@ -50,7 +50,8 @@ class AgentClient {
   void StartGetHostInfo(v1::HostInfo* out, std::function<void(absl::Status)> done);
   // Reads the whole stream into `out` (connections, capture time, interrupted).
   // With `on_batch`, each batch is handed to it as it arrives instead, and
-  // `out` gets everything but the connections.
+  // `out` gets everything but the connections. A batch (and all in it) lives
+  // only until on_batch returns: the next read reuses its memory.
   absl::Status ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                const std::function<void(v1::ConnectionBatch*)>& on_batch = nullptr);
   // As ListConnections with `on_batch`, but each connection stays as the

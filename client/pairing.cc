@@ -1,5 +1,8 @@
 #include "client/pairing.h"
 
+#include <functional>
+#include <tuple>
+
 #include "absl/strings/str_cat.h"
 #include "client/fan_out.h"
 #include "common/compare.h"
@@ -10,7 +13,10 @@
 namespace tcbscope {
 namespace {
 
-void Fetch(const GlobalOptions& global, PairingSide* side) {
+// Fills side->info (unless it has one) and the snapshot: into `out`, or,
+// with `on_batch`, batch by batch (then `out` gets all but the connections).
+void Fetch(const GlobalOptions& global, FetchedSide* side, v1::HostConnections* out,
+           const std::function<void(v1::ConnectionBatch*)>& on_batch = nullptr) {
   absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(side->host, global.client);
   if (!client.ok()) {
     side->status = client.status();
@@ -24,8 +30,19 @@ void Fetch(const GlobalOptions& global, PairingSide* side) {
   req.set_all(true);
   req.set_tcp_info(true);
   req.set_sequence(true);
-  side->conns->Clear();
-  side->status = (*client)->ListConnections(req, side->conns);
+  out->Clear();
+  side->status = (*client)->ListConnections(req, out, on_batch);
+}
+
+// Runs fetch on both sides at once; the same agent given twice is asked once.
+template <typename Side, typename F>
+void FetchEach(Side* a, Side* b, const F& fetch) {
+  if (SameAgent(*a, *b)) {
+    fetch(a);
+    return;
+  }
+  Side* sides[2] = {a, b};
+  ForEachConcurrently(2, [&](size_t i) { fetch(sides[i]); });
 }
 
 bool Selected(const Filter& f, StateMask states, const v1::Connection& c) {
@@ -34,25 +51,34 @@ bool Selected(const Filter& f, StateMask states, const v1::Connection& c) {
 
 }  // namespace
 
-bool SameAgent(const PairingSide& a, const PairingSide& b) {
+bool SameAgent(const FetchedSide& a, const FetchedSide& b) {
   return a.host.host == b.host.host && a.host.port == b.host.port;
 }
 
 void FetchBoth(const GlobalOptions& global, PairingSide* a, PairingSide* b) {
-  if (SameAgent(*a, *b)) {
-    Fetch(global, a);
-    return;
-  }
-  PairingSide* sides[2] = {a, b};
-  ForEachConcurrently(2, [&](size_t i) { Fetch(global, sides[i]); });
+  FetchEach(a, b, [&](PairingSide* s) { Fetch(global, s, s->conns); });
 }
 
-int RecordSideErrors(PairingSide& a, PairingSide& b, const Io& io, v1::CorrelateResult* result) {
+void FetchBoth(const GlobalOptions& global, const Filter& filter, TcbSide* a, TcbSide* b) {
+  const StateMask states = filter.States(kAllStates);
+  FetchEach(a, b, [&](TcbSide* s) {
+    v1::HostConnections out;
+    Fetch(global, s, &out, [&](v1::ConnectionBatch* batch) {
+      for (const v1::Connection& c : batch->connections()) {
+        s->tcbs.Add(TcbOf(c));
+        s->selected.push_back(Selected(filter, states, c));
+      }
+    });
+    s->captured_at = FromTimestamp(out.captured_at());
+  });
+}
+
+int RecordSideErrors(const FetchedSide& a, const FetchedSide& b, const Io& io, v1::CorrelateResult* result) {
   result->set_host_a(a.host.ToString());
   result->set_host_b(b.host.ToString());
   const bool one = SameAgent(a, b);
   int exit_code = kExitOk;
-  for (auto [side, err] : {std::pair<PairingSide*, v1::HostError*>{&a, result->mutable_error_a()},
+  for (auto [side, err] : {std::pair<const FetchedSide*, v1::HostError*>{&a, result->mutable_error_a()},
                            {&b, result->mutable_error_b()}}) {
     if (one && side == &b) break;
     if (side->status.ok()) continue;
@@ -91,6 +117,41 @@ void PairSelected(PairingSide& a, PairingSide& b, const Filter& filter, bool dir
   ctx.skew_ms = result->skew_ms();
   ctx.directions = directions;
   CompareAll(ctx, result);
+}
+
+void PairSelected(const TcbSide& a, const TcbSide& b,
+                  absl::FunctionRef<void(const Tcb& a, const Tcb& b, const Matching::Pair& m, const Findings& f)> on_pair,
+                  absl::FunctionRef<void(const Tcb& t, bool on_a, const Findings& f)> on_unpaired,
+                  v1::CorrelateResult* result) {
+  const TcbSide& bb = SameAgent(a, b) ? a : b;
+  result->set_skew_ms(static_cast<double>(absl::ToInt64Milliseconds(bb.captured_at - a.captured_at)));
+  const Matching m = Match(TcbSnapshot{&a.info, &a.tcbs, a.host.port}, TcbSnapshot{&bb.info, &bb.tcbs, bb.host.port});
+  const TcbSide& mb = m.one_list ? a : bb;
+  CompareContext ctx;
+  ctx.skew_ms = result->skew_ms();
+  // One message for every pair's findings: most pairs have none, and a
+  // cleared field keeps its elements for the next.
+  Findings findings;
+  for (const Matching::Pair& p : m.pairs) {
+    if (!a.selected[static_cast<size_t>(p.a)] && !mb.selected[static_cast<size_t>(p.b)]) continue;
+    findings.Clear();
+    const Tcb& ta = a.tcbs[static_cast<size_t>(p.a)];
+    const Tcb& tb = mb.tcbs[static_cast<size_t>(p.b)];
+    CompareTcbs(ctx, ta, tb, p.passive_side, &findings, nullptr);
+    CountFindings(findings, result);
+    on_pair(ta, tb, p, findings);
+  }
+  for (const auto& [side, on_a, list] : {std::tuple<const TcbSide*, bool, const std::vector<int>*>{&a, true, &m.only_a},
+                                         {&mb, false, &m.only_b}}) {
+    for (int i : *list) {
+      if (!side->selected[static_cast<size_t>(i)]) continue;
+      findings.Clear();
+      const Tcb& t = side->tcbs[static_cast<size_t>(i)];
+      CompareUnpairedTcb(ctx, on_a, t, &findings);
+      CountFindings(findings, result);
+      on_unpaired(t, on_a, findings);
+    }
+  }
 }
 
 const char* SeverityName(v1::Severity s) {

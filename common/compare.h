@@ -10,9 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+#include "common/tcb.h"
 #include "tcbscope/v1/results.pb.h"
 
 namespace tcbscope {
+
+using Findings = google::protobuf::RepeatedPtrField<v1::Finding>;
+using Directions = google::protobuf::RepeatedPtrField<v1::DirectionView>;
 
 // Finding codes (DESIGN.md). Their meaning never changes once released.
 inline constexpr char kHalfOpen[] = "HALF_OPEN";
@@ -40,18 +45,31 @@ struct CompareContext {
 // Fills pair->findings and (if ctx.directions) pair->directions.
 void ComparePair(const CompareContext& ctx, v1::ConnectionPair* pair);
 
+// The same for a pair kept as Tcbs (common/tcb.h), for a caller that keeps
+// no messages: appends the findings to `findings` and, when `directions` is
+// not null, the per-direction figures (ctx.directions is not read).
+// `passive_side` is as ConnectionPair.passive_side: "A", "B" or "".
+void CompareTcbs(const CompareContext& ctx, const Tcb& a, const Tcb& b, absl::string_view passive_side,
+                 Findings* findings, Directions* directions);
+
 // Findings across samples of one pair (oldest first), appended to `out`:
 // PATH_LOSS when, in a direction, the sender keeps sending or retransmitting
 // with data outstanding while the receiver's rcv_nxt never moves. Needs
 // sequence numbers on both ends and at least three samples.
 void CompareSamples(const CompareContext& ctx, const std::vector<const v1::ConnectionPair*>& samples,
-                    google::protobuf::RepeatedPtrField<v1::Finding>* out);
+                    Findings* out);
 
 // Findings for a TCB with no partner on the other host. `on_a` says which
 // host holds it.
 void CompareUnpaired(const CompareContext& ctx, bool on_a, v1::UnpairedConnection* u);
+// The same for a Tcb; appends to `findings`.
+void CompareUnpairedTcb(const CompareContext& ctx, bool on_a, const Tcb& t, Findings* findings);
 
-// Runs the two above over a whole correlation and fills the severity counts.
+// Adds each finding to result's count for its severity.
+void CountFindings(const Findings& findings, v1::CorrelateResult* result);
+
+// Runs ComparePair and CompareUnpaired over a whole correlation and sets the
+// severity counts.
 void CompareAll(const CompareContext& ctx, v1::CorrelateResult* result);
 
 }  // namespace tcbscope

@@ -1,5 +1,6 @@
 #include "common/correlate.h"
 
+#include <algorithm>
 #include <optional>
 #include <tuple>
 #include <utility>
@@ -12,11 +13,7 @@
 namespace tcbscope {
 namespace {
 
-// A folded endpoint; an address that does not parse keys as unspecified.
-Endpoint Fold(const v1::Endpoint& e) {
-  absl::StatusOr<IpAddress> a = IpAddress::Parse(e.address());
-  return Endpoint{a.ok() ? a->Folded() : IpAddress(), static_cast<uint16_t>(e.port())};
-}
+Endpoint Fold(const Endpoint& e) { return Endpoint{e.address.Folded(), e.port}; }
 
 struct Key {
   Endpoint local, remote;
@@ -47,11 +44,12 @@ absl::flat_hash_set<IpAddress> AddressesOf(const v1::HostInfo* info, bool includ
 // for a wildcard listener.
 using Listeners = absl::flat_hash_set<Endpoint>;
 
-Listeners ListenersOf(const google::protobuf::RepeatedPtrField<v1::Connection>& list) {
+Listeners ListenersOf(const TcbList& list) {
   Listeners out;
-  for (const v1::Connection& c : list) {
-    if (c.state() != v1::TCP_STATE_LISTEN) continue;
-    Endpoint e = Fold(c.local());
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Tcb& c = list[i];
+    if (c.state != v1::TCP_STATE_LISTEN) continue;
+    Endpoint e = Fold(c.local);
     if (e.address.IsUnspecified()) e.address = IpAddress();
     out.insert(e);
   }
@@ -72,9 +70,9 @@ bool IsClientSide(const Key& k, const Listeners& listeners) {
 }
 
 // The CLI's own calls to either agent are not what the user asked about.
-bool IsOwnTraffic(const v1::Connection& c, uint32_t port_a, uint32_t port_b) {
+bool IsOwnTraffic(const Tcb& c, uint32_t port_a, uint32_t port_b) {
   for (uint32_t p : {port_a, port_b}) {
-    if (p != 0 && (c.local().port() == p || c.remote().port() == p)) return true;
+    if (p != 0 && (c.local.port == p || c.remote.port == p)) return true;
   }
   return false;
 }
@@ -87,63 +85,76 @@ bool SameHost(const v1::HostInfo& a, const v1::HostInfo& b) {
   return !a.boot_id().empty() && a.boot_id() == b.boot_id() && a.netns() == b.netns();
 }
 
-void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult* result) {
-  result->set_skew_ms(static_cast<double>(ToMs(b.captured_at - a.captured_at)));
+Matching Match(const TcbSnapshot& a, const TcbSnapshot& b) {
+  Matching m;
   const bool same = a.info != nullptr && b.info != nullptr && SameHost(*a.info, *b.info);
-  auto& ca = *a.connections;
-  auto& cb = *b.connections;
+  m.one_list = same;
+  const TcbList& ca = *a.tcbs;
+  const TcbList& cb = same ? *a.tcbs : *b.tcbs;
 
-  // Each connection's folded endpoints, parsed once; nullopt for sockets
-  // that take no part (listeners, the tool's own calls).
-  auto keys_of = [&](const google::protobuf::RepeatedPtrField<v1::Connection>& list) {
-    std::vector<std::optional<Key>> keys(list.size());
-    for (int i = 0; i < list.size(); ++i) {
-      if (!Pairable(list[i].state()) || IsOwnTraffic(list[i], a.agent_port, b.agent_port)) continue;
-      keys[i] = Key{Fold(list[i].local()), Fold(list[i].remote())};
-    }
-    return keys;
+  // A TCB's folded endpoints; nullopt for sockets that take no part
+  // (listeners, the tool's own calls). Made again where needed rather than
+  // kept: 200k keys would be 10 MB of new memory.
+  auto key_of = [&](const Tcb& t) -> std::optional<Key> {
+    if (!Pairable(t.state) || IsOwnTraffic(t, a.agent_port, b.agent_port)) return std::nullopt;
+    return Key{Fold(t.local), Fold(t.remote)};
   };
-  const std::vector<std::optional<Key>> keys_b = keys_of(cb);
-  const std::vector<std::optional<Key>> keys_a = same ? keys_b : keys_of(ca);
   const Listeners listeners = ListenersOf(cb);
-  const Listeners listeners_a = same ? listeners : ListenersOf(ca);
-  absl::flat_hash_map<Key, int> index_b;
-  index_b.reserve(cb.size());
-  for (int i = 0; i < cb.size(); ++i) {
-    if (keys_b[i]) index_b.emplace(*keys_b[i], i);
+  const Listeners listeners_a_own = same ? Listeners() : ListenersOf(ca);
+  const Listeners& listeners_a = same ? listeners : listeners_a_own;
+  // B's pairable TCBs by key, held as positions in B's list.
+  struct PositionHash {
+    using is_transparent = void;
+    const TcbList* list;
+    size_t operator()(const Key& k) const { return absl::Hash<Key>()(k); }
+    size_t operator()(int i) const {
+      const Tcb& t = (*list)[static_cast<size_t>(i)];
+      return (*this)(Key{Fold(t.local), Fold(t.remote)});
+    }
+  };
+  struct PositionEq {
+    using is_transparent = void;
+    const TcbList* list;
+    bool operator()(const Key& k, int i) const {
+      const Tcb& t = (*list)[static_cast<size_t>(i)];
+      return k.local == Fold(t.local) && k.remote == Fold(t.remote);
+    }
+    bool operator()(int i, const Key& k) const { return (*this)(k, i); }
+    bool operator()(int i, int j) const {
+      const Tcb& t = (*list)[static_cast<size_t>(i)];
+      return (*this)(Key{Fold(t.local), Fold(t.remote)}, j);
+    }
+  };
+  absl::flat_hash_set<int, PositionHash, PositionEq> index_b(cb.size(), PositionHash{&cb}, PositionEq{&cb});
+  for (size_t i = 0; i < cb.size(); ++i) {
+    if (key_of(cb[i])) index_b.insert(static_cast<int>(i));
   }
 
-  // Decide first, move after: in one-host mode A's and B's lists are one
-  // list, and every element is reported at most once.
-  struct Match {
-    int a, b;
-    const char* passive;
-    bool by_isn = false;
-  };
-  std::vector<Match> matches;
   std::vector<bool> b_used(cb.size(), false);
   std::vector<bool> a_used(ca.size(), false);
   // Records A's element i paired with B's element j. In one-host mode both
   // ends are in the one list, so neither is looked at again on either side
   // (the sequence-number pass would otherwise try every server end).
-  auto pair = [&](Match m) {
-    matches.push_back(m);
-    a_used[m.a] = true;
-    b_used[m.b] = true;
+  auto pair = [&](Matching::Pair p) {
+    m.pairs.push_back(p);
+    a_used[p.a] = true;
+    b_used[p.b] = true;
     if (same) {
-      a_used[m.b] = true;
-      b_used[m.a] = true;
+      a_used[p.b] = true;
+      b_used[p.a] = true;
     }
   };
-  for (int i = 0; i < ca.size(); ++i) {
-    if (!keys_a[i]) continue;
-    const Key& kx = *keys_a[i];
+  m.pairs.reserve(std::min(ca.size(), cb.size()));
+  for (size_t i = 0; i < ca.size(); ++i) {
+    const std::optional<Key> key = key_of(ca[i]);
+    if (!key) continue;
+    const Key& kx = *key;
     if (kx.local == kx.remote) continue;  // a socket connected to itself
     if (same && !IsClientSide(kx, listeners)) continue;
     auto it = index_b.find(Key{kx.remote, kx.local});
     if (it == index_b.end()) continue;
     const char* passive = Listens(listeners, kx.remote) ? "B" : Listens(listeners_a, kx.local) ? "A" : "";
-    pair({i, it->second, passive});
+    pair({static_cast<int>(i), *it, passive});
   }
 
   // Through NAT the addresses do not mirror each other, but the handshake
@@ -154,13 +165,15 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
     InitialSequence isn;
   };
   absl::flat_hash_map<uint32_t, std::vector<Isn>> b_by_irs;
-  for (int j = 0; j < cb.size(); ++j) {
-    if (b_used[j] || !keys_b[j]) continue;
-    if (std::optional<InitialSequence> s = InitialSequenceOf(cb[j])) b_by_irs[s->irs].push_back({j, *s});
+  for (size_t j = 0; j < cb.size(); ++j) {
+    if (b_used[j] || !key_of(cb[j])) continue;
+    if (std::optional<InitialSequence> s = InitialSequenceOf(cb[j])) {
+      b_by_irs[s->irs].push_back({static_cast<int>(j), *s});
+    }
   }
   if (!b_by_irs.empty()) {
-    for (int i = 0; i < ca.size(); ++i) {
-      if (a_used[i] || !keys_a[i]) continue;
+    for (size_t i = 0; i < ca.size(); ++i) {
+      if (a_used[i] || !key_of(ca[i])) continue;
       std::optional<InitialSequence> sa = InitialSequenceOf(ca[i]);
       if (!sa) continue;
       const Isn* found = nullptr;
@@ -169,7 +182,7 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
         auto it = b_by_irs.find(iss);
         if (it == b_by_irs.end()) continue;
         for (const Isn& cand : it->second) {
-          if (cand.index == i || b_used[cand.index] || (same && a_used[cand.index])) continue;
+          if (cand.index == static_cast<int>(i) || b_used[cand.index] || (same && a_used[cand.index])) continue;
           if (cand.isn.IssMatches(sa->irs)) {
             found = &cand;
             a_active = iss == sa->iss_if_active;
@@ -182,18 +195,22 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
       // In one-host mode both ends sit in one list: keep the pair once,
       // oriented client (the active opener) first.
       if (same && !a_active) continue;
-      pair({i, found->index, a_active ? "B" : "A", true});
+      const Key ka = *key_of(ca[i]);
+      const Key kb = *key_of(cb[static_cast<size_t>(found->index)]);
+      const bool translated = !(ka.local == kb.remote && ka.remote == kb.local);
+      pair({static_cast<int>(i), found->index, a_active ? "B" : "A", true, translated});
     }
   }
 
   const absl::flat_hash_set<IpAddress> addrs_a = AddressesOf(a.info, same);
   const absl::flat_hash_set<IpAddress> addrs_b = AddressesOf(b.info, same);
-  auto unpaired = [&](const google::protobuf::RepeatedPtrField<v1::Connection>& list,
-                      const std::vector<std::optional<Key>>& keys, const std::vector<bool>& used,
-                      const absl::flat_hash_set<IpAddress>& peer, std::vector<int>* out) {
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (used[i] || !keys[i] || !CanBeUnpaired(list[static_cast<int>(i)].state())) continue;
-      const Key& k = *keys[i];
+  auto unpaired = [&](const TcbList& list, const std::vector<bool>& used, const absl::flat_hash_set<IpAddress>& peer,
+                      std::vector<int>* out) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (used[i] || !CanBeUnpaired(list[i].state)) continue;
+      const std::optional<Key> key = key_of(list[i]);
+      if (!key) continue;
+      const Key& k = *key;
       if (!peer.contains(k.remote.address)) continue;
       // Within one host the partner would be in this same list; it exists
       // unless this end is alone (e.g. a SYN_SENT that got no answer).
@@ -201,20 +218,38 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
       out->push_back(static_cast<int>(i));
     }
   };
-  std::vector<int> only_a, only_b;
-  unpaired(ca, keys_a, a_used, addrs_b, &only_a);
-  if (!same) unpaired(cb, keys_b, b_used, addrs_a, &only_b);
+  unpaired(ca, a_used, addrs_b, &m.only_a);
+  if (!same) unpaired(cb, b_used, addrs_a, &m.only_b);
+  return m;
+}
 
-  result->mutable_pairs()->Reserve(static_cast<int>(matches.size()));
+void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult* result) {
+  result->set_skew_ms(static_cast<double>(ToMs(b.captured_at - a.captured_at)));
+  auto tcbs_of = [](const google::protobuf::RepeatedPtrField<v1::Connection>& list) {
+    TcbList out;
+    for (const v1::Connection& c : list) out.Add(TcbOf(c));
+    return out;
+  };
+  auto& ca = *a.connections;
+  const TcbList ta = tcbs_of(ca);
+  const bool same = a.info != nullptr && b.info != nullptr && SameHost(*a.info, *b.info);
+  const bool one_list = same || a.connections == b.connections;
+  // One host: B's list is not read (see Match); A's serves both roles.
+  auto& cb = one_list ? ca : *b.connections;
+  const TcbList tb = one_list ? TcbList() : tcbs_of(cb);
+  const Matching m = Match(TcbSnapshot{a.info, &ta, a.agent_port}, TcbSnapshot{b.info, one_list ? &ta : &tb, b.agent_port});
+
+  result->mutable_pairs()->Reserve(static_cast<int>(m.pairs.size()));
   std::vector<v1::ConnectionPair*> pairs;
-  pairs.reserve(matches.size());
-  for (const Match& m : matches) {
+  pairs.reserve(m.pairs.size());
+  for (const Matching::Pair& mp : m.pairs) {
     v1::ConnectionPair* p = result->add_pairs();
-    p->set_matched_by(m.by_isn ? "isn" : "addresses");
-    p->set_passive_side(m.passive);
+    p->set_matched_by(mp.by_isn ? "isn" : "addresses");
+    p->set_passive_side(mp.passive_side);
+    if (mp.by_isn) p->set_addresses_translated(mp.addresses_translated);
     pairs.push_back(p);
   }
-  std::vector<v1::UnpairedConnection*> unpaired_a(only_a.size()), unpaired_b(only_b.size());
+  std::vector<v1::UnpairedConnection*> unpaired_a(m.only_a.size()), unpaired_b(m.only_b.size());
   for (auto& u : unpaired_a) u = result->add_only_a();
   for (auto& u : unpaired_b) u = result->add_only_b();
 
@@ -228,18 +263,18 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
       return v;
     };
     std::vector<v1::Connection*> ea = take(ca);
-    std::vector<v1::Connection*> eb_own = &ca == &cb ? std::vector<v1::Connection*>() : take(cb);
-    std::vector<v1::Connection*>& eb = &ca == &cb ? ea : eb_own;
+    std::vector<v1::Connection*> eb_own = one_list ? std::vector<v1::Connection*>() : take(cb);
+    std::vector<v1::Connection*>& eb = one_list ? ea : eb_own;
     auto release = [](std::vector<v1::Connection*>& v, int i) { return std::exchange(v[static_cast<size_t>(i)], nullptr); };
-    for (size_t k = 0; k < matches.size(); ++k) {
-      pairs[k]->unsafe_arena_set_allocated_a(release(ea, matches[k].a));
-      pairs[k]->unsafe_arena_set_allocated_b(release(eb, matches[k].b));
+    for (size_t k = 0; k < m.pairs.size(); ++k) {
+      pairs[k]->unsafe_arena_set_allocated_a(release(ea, m.pairs[k].a));
+      pairs[k]->unsafe_arena_set_allocated_b(release(eb, m.pairs[k].b));
     }
-    for (size_t k = 0; k < only_a.size(); ++k) {
-      unpaired_a[k]->unsafe_arena_set_allocated_connection(release(ea, only_a[k]));
+    for (size_t k = 0; k < m.only_a.size(); ++k) {
+      unpaired_a[k]->unsafe_arena_set_allocated_connection(release(ea, m.only_a[k]));
     }
-    for (size_t k = 0; k < only_b.size(); ++k) {
-      unpaired_b[k]->unsafe_arena_set_allocated_connection(release(eb, only_b[k]));
+    for (size_t k = 0; k < m.only_b.size(); ++k) {
+      unpaired_b[k]->unsafe_arena_set_allocated_connection(release(eb, m.only_b[k]));
     }
     auto put_back = [](google::protobuf::RepeatedPtrField<v1::Connection>& list, std::vector<v1::Connection*>& v) {
       for (v1::Connection* c : v) {
@@ -247,22 +282,15 @@ void Correlate(const HostSnapshot& a, const HostSnapshot& b, v1::CorrelateResult
       }
     };
     put_back(ca, ea);
-    if (&ca != &cb) put_back(cb, eb_own);
+    if (!one_list) put_back(cb, eb_own);
   } else {
     // Different arenas: swapping contents is the only safe move.
-    for (size_t k = 0; k < matches.size(); ++k) {
-      pairs[k]->mutable_a()->Swap(ca.Mutable(matches[k].a));
-      pairs[k]->mutable_b()->Swap(cb.Mutable(matches[k].b));
+    for (size_t k = 0; k < m.pairs.size(); ++k) {
+      pairs[k]->mutable_a()->Swap(ca.Mutable(m.pairs[k].a));
+      pairs[k]->mutable_b()->Swap(cb.Mutable(m.pairs[k].b));
     }
-    for (size_t k = 0; k < only_a.size(); ++k) unpaired_a[k]->mutable_connection()->Swap(ca.Mutable(only_a[k]));
-    for (size_t k = 0; k < only_b.size(); ++k) unpaired_b[k]->mutable_connection()->Swap(cb.Mutable(only_b[k]));
-  }
-  for (size_t k = 0; k < matches.size(); ++k) {
-    if (!matches[k].by_isn) continue;
-    v1::ConnectionPair* p = pairs[k];
-    const Key ka{Fold(p->a().local()), Fold(p->a().remote())};
-    const Key kb{Fold(p->b().local()), Fold(p->b().remote())};
-    p->set_addresses_translated(!(ka.local == kb.remote && ka.remote == kb.local));
+    for (size_t k = 0; k < m.only_a.size(); ++k) unpaired_a[k]->mutable_connection()->Swap(ca.Mutable(m.only_a[k]));
+    for (size_t k = 0; k < m.only_b.size(); ++k) unpaired_b[k]->mutable_connection()->Swap(cb.Mutable(m.only_b[k]));
   }
 }
 

@@ -20,8 +20,10 @@
 #define TCBSCOPE_COMMON_CORRELATE_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
+#include "common/tcb.h"
 #include "tcbscope/v1/inspector.pb.h"
 #include "tcbscope/v1/results.pb.h"
 
@@ -35,13 +37,42 @@ struct HostSnapshot {
   // snapshot is not copied). When both lists and the result share an arena
   // (or are all on the heap) the reported ones leave the list as pointers and
   // the others stay in their order; otherwise their contents are swapped out,
-  // leaving empty elements. A and B may be the same list (one host).
+  // leaving empty elements. A and B may be the same list. When the infos say
+  // one host, B's list is not read (A's holds both ends of everything).
   google::protobuf::RepeatedPtrField<v1::Connection>* connections = nullptr;
   absl::Time captured_at;
   // The port this host's agent serves on. Connections to or from either
   // host's agent port are the tool's own calls and are left out; 0 = none.
   uint32_t agent_port = 0;
 };
+
+// One host's side as Tcbs (common/tcb.h), for a caller that keeps no
+// messages. The referenced data must outlive the call.
+struct TcbSnapshot {
+  const v1::HostInfo* info = nullptr;
+  const TcbList* tcbs = nullptr;
+  uint32_t agent_port = 0;  // as HostSnapshot::agent_port
+};
+
+// Which TCBs of two snapshots are the two ends of one connection, and which
+// have no partner, as indices into the two lists; ordered as Correlate
+// reports them.
+struct Matching {
+  struct Pair {
+    int a = 0, b = 0;
+    const char* passive_side = "";  // as ConnectionPair.passive_side
+    bool by_isn = false;            // matched_by "isn" (else "addresses")
+    bool addresses_translated = false;
+  };
+  std::vector<Pair> pairs;
+  std::vector<int> only_a, only_b;
+  // The infos said one host: B's list was not read, and every index (b's
+  // too) is into A's list. only_b is then empty.
+  bool one_list = false;
+};
+
+// The pairing Correlate does, without moving anything.
+Matching Match(const TcbSnapshot& a, const TcbSnapshot& b);
 
 // Fills result->pairs, only_a, only_b and skew_ms (B's capture minus A's).
 // Findings are not computed here (see CompareAll in common/compare.h).

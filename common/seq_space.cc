@@ -2,9 +2,9 @@
 
 namespace tcbscope {
 
-std::optional<InitialSequence> InitialSequenceOf(const v1::Connection& c) {
-  if (!c.has_seq()) return std::nullopt;
-  switch (c.state()) {
+std::optional<InitialSequence> InitialSequenceOf(const Tcb& t) {
+  if (!t.has_seq) return std::nullopt;
+  switch (t.state) {
     case v1::TCP_STATE_UNSPECIFIED:
     case v1::TCP_STATE_SYN_SENT:
     case v1::TCP_STATE_SYN_RECV:
@@ -16,12 +16,16 @@ std::optional<InitialSequence> InitialSequenceOf(const v1::Connection& c) {
     default:
       break;
   }
-  const v1::SequenceSpace& q = c.seq();
+  const Tcb::Seq& q = t.seq;
   InitialSequence s;
-  s.irs = q.rcv_nxt() - static_cast<uint32_t>(q.bytes_received()) - 1u;
-  s.iss_if_active = q.snd_una() - static_cast<uint32_t>(q.bytes_acked());
+  s.irs = q.rcv_nxt - static_cast<uint32_t>(q.bytes_received) - 1u;
+  s.iss_if_active = q.snd_una - static_cast<uint32_t>(q.bytes_acked);
   s.iss_if_passive = s.iss_if_active - 1u;
   return s;
+}
+
+std::optional<InitialSequence> InitialSequenceOf(const v1::Connection& c) {
+  return c.has_seq() ? InitialSequenceOf(TcbOf(c)) : std::nullopt;
 }
 
 }  // namespace tcbscope

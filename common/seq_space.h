@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "common/tcb.h"
 #include "tcbscope/v1/inspector.pb.h"
 
 namespace tcbscope {
@@ -39,6 +40,7 @@ struct InitialSequence {
 // Needs c.seq (BPF sequence numbers) and a synchronized state; nullopt
 // otherwise. Uses seq.bytes_acked/bytes_received, read in the same pass as
 // the sequence numbers.
+std::optional<InitialSequence> InitialSequenceOf(const Tcb& t);
 std::optional<InitialSequence> InitialSequenceOf(const v1::Connection& c);
 
 }  // namespace tcbscope

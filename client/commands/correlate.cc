@@ -39,67 +39,77 @@ class CorrelateCommand : public Command {
       PrintError(io, absl::StrCat("correlate takes exactly two hosts (HOST_A HOST_B), got ", hf->hosts.size()));
       return kExitUsage;
     }
+    if (global.output == OutputFormat::kJson) return RunJson(global, io, hf->hosts, hf->parsed_filter);
+    // The table needs findings and a few fields of each end: the snapshots
+    // are kept as Tcbs, not messages (common/tcb.h).
+    TcbSide a(hf->hosts[0]), b(hf->hosts[1]);
+    FetchBoth(global, hf->parsed_filter, &a, &b);
+    v1::CorrelateResult result;
+    const int exit_code = RecordSideErrors(a, b, io, &result);
+    if (exit_code == kExitUnreachable) return exit_code;
+    PrintTable(a, b, io, &result);
+    return result.findings_error() > 0 ? kExitProblem : exit_code;
+  }
+
+ private:
+  int RunJson(const GlobalOptions& global, const Io& io, const std::vector<HostPort>& hosts, const Filter& filter) {
     // Snapshots and result on one arena (see PairingSide).
     google::protobuf::Arena arena(PrefaultedArenaOptions());
-    PairingSide a(hf->hosts[0], &arena), b(hf->hosts[1], &arena);
+    PairingSide a(hosts[0], &arena), b(hosts[1], &arena);
     FetchBoth(global, &a, &b);
     v1::CorrelateResult& result = *google::protobuf::Arena::CreateMessage<v1::CorrelateResult>(&arena);
     int exit_code = RecordSideErrors(a, b, io, &result);
     if (exit_code == kExitOk) {
-      // The table shows findings and queues; only JSON has the directions.
-      PairSelected(a, b, hf->parsed_filter, global.output == OutputFormat::kJson, &result);
+      PairSelected(a, b, filter, /*directions=*/true, &result);
       if (result.findings_error() > 0) exit_code = kExitProblem;
     }
-    if (global.output == OutputFormat::kJson) {
-      absl::Status s = PrintJsonInPieces(&result, io.out);
-      if (!s.ok()) PrintError(io, s.message());
-      return exit_code;
-    }
-    if (exit_code != kExitUnreachable) PrintTable(result, io);
+    absl::Status s = PrintJsonInPieces(&result, io.out);
+    if (!s.ok()) PrintError(io, s.message());
     return exit_code;
   }
 
- private:
-  void PrintTable(const v1::CorrelateResult& r, const Io& io) const {
-    std::string out = absl::StrCat("A = ", r.host_a(), "    B = ", r.host_b(), "\n\n");
+  // Pairs, compares and prints; fills result's skew and finding counts.
+  void PrintTable(const TcbSide& a, const TcbSide& b, const Io& io, v1::CorrelateResult* r) const {
+    std::string out = absl::StrCat("A = ", r->host_a(), "    B = ", r->host_b(), "\n\n");
     fwrite(out.data(), 1, out.size(), io.out);
     out.clear();
     TextTable pairs({{"A Local"}, {"A State"}, {"B State"}, {"B Local"},
                      {"A Send-Q", TextTable::Align::kRight}, {"B Recv-Q", TextTable::Align::kRight},
                      {"B Send-Q", TextTable::Align::kRight}, {"A Recv-Q", TextTable::Align::kRight},
                      {"Findings"}});
-    for (const v1::ConnectionPair& p : r.pairs()) {
-      pairs.AddRow({FormatEndpoint(p.a(), p.a().local()), StateShortName(p.a().state()),
-                    StateShortName(p.b().state()), FormatEndpoint(p.b(), p.b().local()),
-                    absl::StrCat(p.a().send_q()), absl::StrCat(p.b().recv_q()), absl::StrCat(p.b().send_q()),
-                    absl::StrCat(p.a().recv_q()), FindingCodes(p.findings())});
-      std::string detail = FindingLines(p.findings());
-      if (p.addresses_translated()) {
-        detail = absl::StrCat("NAT (paired by initial sequence numbers): A sees ", FormatEndpoint(p.a(), p.a().local()),
-                              " -> ", FormatEndpoint(p.a(), p.a().remote()), ", B sees ",
-                              FormatEndpoint(p.b(), p.b().remote()), " -> ", FormatEndpoint(p.b(), p.b().local()),
-                              detail.empty() ? "" : "\n\t", detail);
-      }
-      pairs.AddDetail(detail);
-    }
+    TextTable un({{"Side"}, {"Local"}, {"State"}, {"Peer"}, {"Findings"}});
+    int pair_count = 0, only_a = 0, only_b = 0;
+    PairSelected(
+        a, b,
+        [&](const Tcb& ta, const Tcb& tb, const Matching::Pair& m, const Findings& findings) {
+          ++pair_count;
+          pairs.AddRow({FormatEndpoint(ta, ta.local), StateShortName(ta.state), StateShortName(tb.state),
+                        FormatEndpoint(tb, tb.local), absl::StrCat(ta.send_q), absl::StrCat(tb.recv_q),
+                        absl::StrCat(tb.send_q), absl::StrCat(ta.recv_q), FindingCodes(findings)});
+          std::string detail = FindingLines(findings);
+          if (m.addresses_translated) {
+            detail = absl::StrCat("NAT (paired by initial sequence numbers): A sees ", FormatEndpoint(ta, ta.local),
+                                  " -> ", FormatEndpoint(ta, ta.remote), ", B sees ", FormatEndpoint(tb, tb.remote),
+                                  " -> ", FormatEndpoint(tb, tb.local), detail.empty() ? "" : "\n\t", detail);
+          }
+          pairs.AddDetail(detail);
+        },
+        [&](const Tcb& t, bool on_a, const Findings& findings) {
+          ++(on_a ? only_a : only_b);
+          un.AddRow({on_a ? "only_a" : "only_b", FormatEndpoint(t, t.local), StateShortName(t.state),
+                     FormatEndpoint(t, t.remote), FindingCodes(findings)});
+          un.AddDetail(FindingLines(findings));
+        },
+        r);
     pairs.Print(io.out, !no_header_);
-    if (r.only_a_size() + r.only_b_size() > 0) {
+    if (only_a + only_b > 0) {
       out = "\nUnpaired (a TCB whose peer host has no partner for it):\n";
       fwrite(out.data(), 1, out.size(), io.out);
-      TextTable un({{"Side"}, {"Local"}, {"State"}, {"Peer"}, {"Findings"}});
-      auto add = [&](const v1::UnpairedConnection& u, const char* side) {
-        un.AddRow({side, FormatEndpoint(u.connection(), u.connection().local()),
-                   StateShortName(u.connection().state()), FormatEndpoint(u.connection(), u.connection().remote()),
-                   FindingCodes(u.findings())});
-        un.AddDetail(FindingLines(u.findings()));
-      };
-      for (const auto& u : r.only_a()) add(u, "only_a");
-      for (const auto& u : r.only_b()) add(u, "only_b");
       un.Print(io.out, true);
     }
     out = absl::StrFormat("\n%d pairs, %d only_a, %d only_b; findings: %d error, %d warning, %d info; skew %.1f ms\n",
-                          r.pairs_size(), r.only_a_size(), r.only_b_size(), r.findings_error(), r.findings_warning(),
-                          r.findings_info(), r.skew_ms());
+                          pair_count, only_a, only_b, r->findings_error(), r->findings_warning(),
+                          r->findings_info(), r->skew_ms());
     fwrite(out.data(), 1, out.size(), io.out);
   }
 

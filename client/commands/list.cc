@@ -57,7 +57,7 @@ class ListCommand : public Command {
     // arrive, and each host's result is finished here once every call has
     // ended (a gRPC thread must not wait for the rendering).
     // A table's rows are formatted as each batch arrives, on the thread that
-    // read it, and the batch's messages are then reused for the next one: the
+    // read it, and the batch's memory is then reused for the next one: the
     // formatting overlaps the agent's dump, and a 100k listing is held as its
     // text only (~70 bytes a row) instead of as messages (~900 with tcp_info).
     std::vector<std::unique_ptr<HostRows>> rows(n);
@@ -85,7 +85,6 @@ class ListCommand : public Command {
                 request, hc,
                 [this, r = rows[i].get(), hc, many = n > 1](v1::ConnectionBatch* b) {
                   AddRows(*b, hc->host(), many, r);
-                  b->clear_connections();  // the next batch reuses them
                 },
                 std::move(done));
             return;

@@ -19,17 +19,28 @@ const char* TimerName(v1::Timer::Kind k) {
 
 std::string Ms(uint32_t us) { return absl::StrFormat("%.3g", us / 1000.0); }
 
+void AppendEndpoint(v1::Family family, bool v6only, absl::string_view address, uint32_t port_number,
+                    std::string* out) {
+  const absl::AlphaNum port = port_number == 0 ? absl::AlphaNum("*") : absl::AlphaNum(port_number);
+  if (family != v1::FAMILY_INET6) {
+    absl::StrAppend(out, address, ":", port);
+  } else if (address == "::" && !v6only) {
+    absl::StrAppend(out, "*:", port);
+  } else {
+    absl::StrAppend(out, "[", address, "]:", port);
+  }
+}
+
 }  // namespace
 
 void AppendEndpoint(const v1::Connection& c, const v1::Endpoint& e, std::string* out) {
-  const absl::AlphaNum port = e.port() == 0 ? absl::AlphaNum("*") : absl::AlphaNum(e.port());
-  if (c.family() != v1::FAMILY_INET6) {
-    absl::StrAppend(out, e.address(), ":", port);
-  } else if (e.address() == "::" && !c.v6only()) {
-    absl::StrAppend(out, "*:", port);
-  } else {
-    absl::StrAppend(out, "[", e.address(), "]:", port);
-  }
+  AppendEndpoint(c.family(), c.v6only(), e.address(), e.port(), out);
+}
+
+std::string FormatEndpoint(const Tcb& t, const Endpoint& e) {
+  std::string s;
+  AppendEndpoint(t.family, t.v6only, e.address.ToString(), e.port, &s);
+  return s;
 }
 
 std::string FormatEndpoint(const v1::Connection& c, const v1::Endpoint& e) {

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "absl/strings/string_view.h"
+#include "common/tcb.h"
 #include "tcbscope/v1/inspector.pb.h"
 
 namespace tcbscope {
@@ -11,6 +13,8 @@ namespace tcbscope {
 // As ss prints it: "127.0.0.1:22", "[::1]:22", "0.0.0.0:22", "[::]:22" for a
 // v6-only wildcard, "*:22" for a dual-stack one; port 0 prints as "*".
 std::string FormatEndpoint(const v1::Connection& c, const v1::Endpoint& e);
+// The same for one of a Tcb's endpoints (t.local or t.remote).
+std::string FormatEndpoint(const Tcb& t, const Endpoint& e);
 // ss's -p form: users:(("sshd",pid=812,fd=3),...); empty when no owner.
 std::string FormatOwners(const v1::Connection& c);
 // ss's -i line: congestion, options, timers, rtt, windows, byte counters.

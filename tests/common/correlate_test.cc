@@ -353,6 +353,28 @@ TEST(CorrelateTest, OneHostPairsEachLoopbackConnectionOnceClientFirst) {
   EXPECT_EQ(r.only_b_size(), 0);
 }
 
+// Two agents on one host (same boot id and namespace) give two snapshots of
+// the same sockets, taken at different moments: A's alone is read, whatever
+// B's holds, and B's is left as it was.
+TEST(CorrelateTest, OneHostSeenThroughTwoAgentsReadsOnlyAsSnapshot) {
+  Fixture f;
+  f.ib = f.ia;
+  *f.ca.Add() = Conn(v1::TCP_STATE_ESTABLISHED, "127.0.0.1", 8080, "127.0.0.1", 9000);
+  *f.ca.Add() = Conn(v1::TCP_STATE_ESTABLISHED, "127.0.0.1", 9000, "127.0.0.1", 8080);
+  for (int port = 10000; port < 10010; ++port) {  // B's is longer and different
+    *f.cb.Add() = Conn(v1::TCP_STATE_ESTABLISHED, "127.0.0.1", port, "127.0.0.1", port + 100);
+    *f.cb.Add() = Conn(v1::TCP_STATE_ESTABLISHED, "127.0.0.1", port + 100, "127.0.0.1", port);
+  }
+  const google::protobuf::RepeatedPtrField<v1::Connection> b_before = f.cb;
+  v1::CorrelateResult r = f.Run();
+  ASSERT_EQ(r.pairs_size(), 1) << r.ShortDebugString();
+  EXPECT_EQ(r.pairs(0).a().local().port(), 9000u);
+  EXPECT_EQ(r.pairs(0).b().local().port(), 8080u);
+  EXPECT_EQ(r.only_a_size() + r.only_b_size(), 0);
+  ASSERT_EQ(f.cb.size(), b_before.size());
+  for (int i = 0; i < f.cb.size(); ++i) EXPECT_EQ(f.cb[i].local().port(), b_before[i].local().port());
+}
+
 TEST(CorrelateTest, TheToolsOwnCallsAreLeftOut) {
   Fixture f;
   *f.ca.Add() = Conn(v1::TCP_STATE_ESTABLISHED, kA, 50000, kB, 7411);

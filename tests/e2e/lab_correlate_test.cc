@@ -12,7 +12,10 @@
 
 #include "absl/strings/str_split.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tcbscope/v1/inspector.pb.h"
@@ -58,6 +61,53 @@ class LabCorrelateTest : public ::testing::Test {
     v1::CorrelateResult out;
     EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &out).ok()) << r.out << r.err;
     return out;
+  }
+
+  // The table (made from compact TCBs, not the messages JSON shows) says
+  // what `r` says: the same pairs and unpaired ends with the same finding
+  // codes, and the same counts. Call only when nothing is changing: the two
+  // are separate snapshots.
+  void ExpectTableAgrees(const v1::CorrelateResult& r, const std::string& filter = "") {
+    std::vector<std::string> args = {"correlate", Lab::V4(1), Lab::V4(2)};
+    if (!filter.empty()) args.push_back(filter);
+    testing::CommandResult t = lab_->Cli(1, args);
+    EXPECT_EQ(t.exit_code, r.findings_error() > 0 ? 1 : 0) << t.err;
+    const std::vector<std::string> lines = absl::StrSplit(t.out, '\n');
+    auto endpoint = [](const v1::Endpoint& e) {
+      return e.address().find(':') == std::string::npos ? absl::StrCat(e.address(), ":", e.port())
+                                                        : absl::StrCat("[", e.address(), "]:", e.port());
+    };
+    auto codes = [](const google::protobuf::RepeatedPtrField<v1::Finding>& fs) {
+      std::string c;
+      for (const auto& f : fs) absl::StrAppend(&c, c.empty() ? "" : ",", f.code());
+      return c.empty() ? std::string("-") : c;
+    };
+    // The row that starts with `start` ends with `last` (its Findings column).
+    auto row_ends_with = [&](const std::string& start, const std::string& last) {
+      for (const std::string& l : lines) {
+        if (absl::StartsWith(l, start) && absl::EndsWith(absl::StripTrailingAsciiWhitespace(l), " " + last)) return true;
+      }
+      return false;
+    };
+    for (const auto& p : r.pairs()) {
+      EXPECT_TRUE(row_ends_with(endpoint(p.a().local()) + " ", codes(p.findings())))
+          << p.ShortDebugString() << "\n" << t.out;
+    }
+    for (const auto& [list, side] : {std::pair{&r.only_a(), "only_a"}, std::pair{&r.only_b(), "only_b"}}) {
+      for (const auto& u : *list) {
+        bool found = false;
+        for (const std::string& l : lines) {
+          found |= absl::StartsWith(l, side) && absl::StrContains(l, " " + endpoint(u.connection().local()) + " ") &&
+                   absl::EndsWith(absl::StripTrailingAsciiWhitespace(l), " " + codes(u.findings()));
+        }
+        EXPECT_TRUE(found) << u.ShortDebugString() << "\n" << t.out;
+      }
+    }
+    EXPECT_NE(t.out.find(absl::StrFormat("\n%d pairs, %d only_a, %d only_b; findings: %d error, %d warning, %d info;",
+                                         r.pairs_size(), r.only_a_size(), r.only_b_size(), r.findings_error(),
+                                         r.findings_warning(), r.findings_info())),
+              std::string::npos)
+        << r.ShortDebugString() << "\n" << t.out;
   }
 
   // A listener in host 2 and a connection to it from host 1.
@@ -121,6 +171,7 @@ class LabCorrelateTest : public ::testing::Test {
     EXPECT_EQ(p->directions(1).receiver_bytes_received(), 5000u);
     EXPECT_EQ(r.findings_error(), 0u);
     EXPECT_EQ(rc, 0);
+    ExpectTableAgrees(r);
   }
 
   void HalfOpen(bool v6) {
@@ -143,6 +194,7 @@ class LabCorrelateTest : public ::testing::Test {
     EXPECT_TRUE(EvidenceFrom(*f, "A"));
     EXPECT_TRUE(EvidenceFrom(*f, "B"));
     EXPECT_EQ(rc, 1);
+    ExpectTableAgrees(r);
   }
 
   std::unique_ptr<Lab> lab_;
@@ -192,6 +244,7 @@ TEST_F(LabCorrelateTest, ReceiverNotReading) {
   EXPECT_GT(p->b().recv_q(), 0u);
   EXPECT_GT(p->a().send_q(), 0u);
   EXPECT_EQ(rc, 1);
+  ExpectTableAgrees(r);
 }
 
 TEST_F(LabCorrelateTest, SynUnanswered) {
@@ -379,6 +432,7 @@ TEST_F(LabCorrelateTest, CloseNotCalled) {
   for (const auto& e : f->evidence()) on_b |= e.host() == "B" && e.field() == "state" && e.value() == "CLOSE-WAIT";
   EXPECT_TRUE(on_b) << f->ShortDebugString();
   EXPECT_TRUE(EvidenceFrom(*f, "A"));
+  ExpectTableAgrees(r);
 }
 
 TEST_F(LabCorrelateTest, TableOutputForAPerson) {

@@ -1,0 +1,83 @@
+// Tcb: the part of one TCB that pairing and comparing read, as a plain value.
+//
+// A v1::Connection with tcp_info and sequence numbers takes ~890 bytes as a
+// message (TcpInfo alone is 384, made and zero-filled whether or not its
+// fields are read). A Tcb is ~200. `correlate` builds one per connection as
+// each batch arrives and reuses the batch's messages for the next: two
+// 100k-connection snapshots then hold ~40 MB instead of ~180 MB, and on a
+// host where a new page costs ~16 µs that difference is most of the command
+// (docs/performance.md).
+//
+// Value type: copyable, no allocation, no pointers into the message.
+#ifndef TCBSCOPE_COMMON_TCB_H_
+#define TCBSCOPE_COMMON_TCB_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "common/ip_address.h"
+#include "tcbscope/v1/inspector.pb.h"
+
+namespace tcbscope {
+
+struct Tcb {
+  // From tcp_info; the names are the proto's (v1::TcpInfo).
+  struct Info {
+    uint64_t bytes_acked = 0, bytes_received = 0, bytes_sent = 0, bytes_retrans = 0;
+    uint32_t snd_wnd = 0, rcv_wnd = 0;
+    uint32_t last_data_sent_ms = 0, last_data_recv_ms = 0, last_ack_recv_ms = 0;
+    uint32_t snd_wscale = 0, rcv_wscale = 0, advmss = 0, snd_mss = 0, rtt_us = 0, total_retrans = 0;
+    bool opt_wscale = false, opt_sack = false, opt_timestamps = false;
+    // False when the kernel did not report snd_wnd/rcv_wnd (before 6.2): a
+    // zero there then means "unknown", never "window closed".
+    bool has_windows = true;
+  };
+  // From the BPF sequence numbers (v1::SequenceSpace).
+  struct Seq {
+    uint64_t bytes_acked = 0, bytes_received = 0;
+    uint32_t snd_una = 0, snd_nxt = 0, rcv_nxt = 0, write_seq = 0, copied_seq = 0, rcv_wnd = 0, rcv_wup = 0;
+  };
+
+  // As the kernel has them (an IPv4-mapped address is not folded); an
+  // address that does not parse is the unspecified one.
+  Endpoint local, remote;
+  v1::TcpState state = v1::TCP_STATE_UNSPECIFIED;
+  v1::Family family = v1::FAMILY_UNSPECIFIED;
+  bool v6only = false;
+  bool has_timer = false, has_tcp_info = false, has_seq = false;
+  v1::Timer::Kind timer_kind = v1::Timer::KIND_NONE;
+  uint32_t timer_retransmits = 0;
+  uint32_t send_q = 0, recv_q = 0;
+  Info info;  // zero unless has_tcp_info
+  Seq seq;    // zero unless has_seq
+};
+
+Tcb TcbOf(const v1::Connection& c);
+
+// Tcbs appended one by one and read by index, in blocks that never move:
+// growing never copies (a 100k list grown by doubling would write twice its
+// size in new memory). Not thread-safe; move-only.
+class TcbList {
+ public:
+  void Add(const Tcb& t) {
+    if ((size_ & kMask) == 0) blocks_.push_back(std::make_unique<Tcb[]>(kBlock));
+    blocks_[size_ >> kShift][size_ & kMask] = t;
+    ++size_;
+  }
+  // REQUIRES: i < size().
+  const Tcb& operator[](size_t i) const { return blocks_[i >> kShift][i & kMask]; }
+  size_t size() const { return size_; }
+
+ private:
+  static constexpr size_t kShift = 10;  // 1,024 Tcbs, ~200 KiB a block
+  static constexpr size_t kBlock = size_t{1} << kShift;
+  static constexpr size_t kMask = kBlock - 1;
+  std::vector<std::unique_ptr<Tcb[]>> blocks_;
+  size_t size_ = 0;
+};
+
+}  // namespace tcbscope
+
+#endif  // TCBSCOPE_COMMON_TCB_H_

@@ -1,0 +1,97 @@
+// Tcb, the compact form of a TCB that pairing reads, and TcbList.
+#include "common/tcb.h"
+
+#include "gtest/gtest.h"
+
+namespace tcbscope {
+namespace {
+
+TEST(TcbTest, TakesWhatPairingReads) {
+  v1::Connection c;
+  c.set_family(v1::FAMILY_INET6);
+  c.set_v6only(true);
+  c.set_state(v1::TCP_STATE_CLOSE_WAIT);
+  c.mutable_local()->set_address("::ffff:198.51.100.1");
+  c.mutable_local()->set_port(40000);
+  c.mutable_remote()->set_address("2001:db8::2");
+  c.mutable_remote()->set_port(80);
+  c.set_send_q(7);
+  c.set_recv_q(9);
+  c.mutable_timer()->set_kind(v1::Timer::KIND_ZERO_WINDOW_PROBE);
+  c.mutable_timer()->set_retransmits(3);
+  v1::TcpInfo& i = *c.mutable_tcp_info();
+  i.set_bytes_acked(5000000000);
+  i.set_bytes_sent(6000000000);
+  i.set_snd_wnd(65536);
+  i.set_opt_wscale(true);
+  i.set_snd_wscale(7);
+  i.set_rcv_wscale(9);
+  i.set_advmss(1460);
+  i.set_last_ack_recv_ms(1234);
+  c.mutable_seq()->set_snd_una(4000000000u);
+  c.mutable_seq()->set_rcv_wup(17);
+  c.mutable_seq()->set_bytes_received(5);
+
+  const Tcb t = TcbOf(c);
+  EXPECT_EQ(t.local.address.ToString(), "::ffff:198.51.100.1") << "kept as the kernel has it, not folded";
+  EXPECT_EQ(t.local.port, 40000);
+  EXPECT_EQ(t.remote.ToString(), "[2001:db8::2]:80");
+  EXPECT_EQ(t.family, v1::FAMILY_INET6);
+  EXPECT_TRUE(t.v6only);
+  EXPECT_EQ(t.state, v1::TCP_STATE_CLOSE_WAIT);
+  EXPECT_EQ(t.send_q, 7u);
+  EXPECT_EQ(t.recv_q, 9u);
+  EXPECT_TRUE(t.has_timer);
+  EXPECT_EQ(t.timer_kind, v1::Timer::KIND_ZERO_WINDOW_PROBE);
+  EXPECT_EQ(t.timer_retransmits, 3u);
+  ASSERT_TRUE(t.has_tcp_info);
+  EXPECT_EQ(t.info.bytes_acked, 5000000000u);
+  EXPECT_EQ(t.info.bytes_sent, 6000000000u);
+  EXPECT_EQ(t.info.snd_wnd, 65536u);
+  EXPECT_TRUE(t.info.opt_wscale);
+  EXPECT_FALSE(t.info.opt_sack);
+  EXPECT_EQ(t.info.snd_wscale, 7u);
+  EXPECT_EQ(t.info.rcv_wscale, 9u);
+  EXPECT_EQ(t.info.advmss, 1460u);
+  EXPECT_EQ(t.info.last_ack_recv_ms, 1234u);
+  EXPECT_TRUE(t.info.has_windows);
+  ASSERT_TRUE(t.has_seq);
+  EXPECT_EQ(t.seq.snd_una, 4000000000u);
+  EXPECT_EQ(t.seq.rcv_wup, 17u);
+  EXPECT_EQ(t.seq.bytes_received, 5u);
+}
+
+TEST(TcbTest, AbsentPartsStayAbsent) {
+  v1::Connection c;
+  c.set_state(v1::TCP_STATE_ESTABLISHED);
+  c.mutable_local()->set_address("not an address");
+  c.mutable_tcp_info()->add_absent("rcv_wnd");
+  const Tcb t = TcbOf(c);
+  EXPECT_TRUE(t.local.address.IsUnspecified());
+  EXPECT_FALSE(t.has_timer);
+  EXPECT_FALSE(t.has_seq);
+  ASSERT_TRUE(t.has_tcp_info);
+  EXPECT_FALSE(t.info.has_windows) << "an older kernel's zero window means unknown";
+}
+
+TEST(TcbListTest, KeepsEveryTcbAcrossBlocks) {
+  TcbList list;
+  EXPECT_EQ(list.size(), 0u);
+  constexpr size_t kCount = 2500;  // more than two blocks
+  for (size_t i = 0; i < kCount; ++i) {
+    Tcb t;
+    t.send_q = static_cast<uint32_t>(i);
+    list.Add(t);
+  }
+  ASSERT_EQ(list.size(), kCount);
+  const Tcb* first = &list[0];
+  for (size_t i = 0; i < kCount; ++i) EXPECT_EQ(list[i].send_q, i);
+  Tcb t;
+  t.send_q = 99999;
+  list.Add(t);
+  EXPECT_EQ(&list[0], first) << "growing moved what was there";
+  EXPECT_EQ(list[kCount].send_q, 99999u);
+}
+
+}  // namespace
+}  // namespace tcbscope
