@@ -17,7 +17,6 @@ Endpoint Fold(const Endpoint& e) { return Endpoint{e.address.Folded(), e.port}; 
 
 struct Key {
   Endpoint local, remote;
-  friend bool operator==(const Key& x, const Key& y) { return x.local == y.local && x.remote == y.remote; }
   template <typename H>
   friend H AbslHashValue(H h, const Key& k) {
     return H::combine(std::move(h), k.local, k.remote);
