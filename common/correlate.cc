@@ -23,6 +23,8 @@ struct Key {
   }
 };
 
+Key FoldedKey(const Tcb& t) { return Key{Fold(t.local), Fold(t.remote)}; }
+
 bool Pairable(v1::TcpState s) { return s != v1::TCP_STATE_LISTEN && s != v1::TCP_STATE_CLOSE; }
 bool CanBeUnpaired(v1::TcpState s) { return Pairable(s) && s != v1::TCP_STATE_TIME_WAIT; }
 
@@ -96,7 +98,7 @@ Matching Match(const TcbSnapshot& a, const TcbSnapshot& b) {
   // kept: 200k keys would be 10 MB of new memory.
   auto key_of = [&](const Tcb& t) -> std::optional<Key> {
     if (!Pairable(t.state) || IsOwnTraffic(t, a.agent_port, b.agent_port)) return std::nullopt;
-    return Key{Fold(t.local), Fold(t.remote)};
+    return FoldedKey(t);
   };
   const Listeners listeners = ListenersOf(cb);
   const Listeners listeners_a_own = same ? Listeners() : ListenersOf(ca);
@@ -106,23 +108,17 @@ Matching Match(const TcbSnapshot& a, const TcbSnapshot& b) {
     using is_transparent = void;
     const TcbList* list;
     size_t operator()(const Key& k) const { return absl::Hash<Key>()(k); }
-    size_t operator()(int i) const {
-      const Tcb& t = (*list)[static_cast<size_t>(i)];
-      return (*this)(Key{Fold(t.local), Fold(t.remote)});
-    }
+    size_t operator()(int i) const { return (*this)(FoldedKey((*list)[static_cast<size_t>(i)])); }
   };
   struct PositionEq {
     using is_transparent = void;
     const TcbList* list;
     bool operator()(const Key& k, int i) const {
-      const Tcb& t = (*list)[static_cast<size_t>(i)];
-      return k.local == Fold(t.local) && k.remote == Fold(t.remote);
+      const Key o = FoldedKey((*list)[static_cast<size_t>(i)]);
+      return k.local == o.local && k.remote == o.remote;
     }
     bool operator()(int i, const Key& k) const { return (*this)(k, i); }
-    bool operator()(int i, int j) const {
-      const Tcb& t = (*list)[static_cast<size_t>(i)];
-      return (*this)(Key{Fold(t.local), Fold(t.remote)}, j);
-    }
+    bool operator()(int i, int j) const { return (*this)(FoldedKey((*list)[static_cast<size_t>(i)]), j); }
   };
   absl::flat_hash_set<int, PositionHash, PositionEq> index_b(cb.size(), PositionHash{&cb}, PositionEq{&cb});
   for (size_t i = 0; i < cb.size(); ++i) {
