@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "client/fan_out.h"
+#include "client/large_blocks.h"
 #include "grpcpp/grpcpp.h"
 
 namespace tcbscope {
@@ -206,7 +207,8 @@ namespace {
 // bumps into memory the first batch already touched.
 class ReusedArena {
  public:
-  ReusedArena() : block_(new char[kBlockBytes]), arena_(Options(block_.get())) {}
+  ReusedArena()
+      : block_(static_cast<char*>(AllocateLargeBlock(kBlockBytes))), arena_(Options(block_.get())) {}
   // A new empty batch; the previous one (and everything on it) is gone.
   template <typename Batch>
   Batch* Fresh() {
@@ -217,14 +219,18 @@ class ReusedArena {
  private:
   // The agent sends 1,000 connections a batch, ~0.6 MiB of objects with
   // tcp_info; a bigger batch spills into blocks freed at the next reset.
-  static constexpr size_t kBlockBytes = 2 << 20;
+  // One huge page (client/large_blocks.h).
+  static constexpr size_t kBlockBytes = kLargeBlockMinimum;
   static google::protobuf::ArenaOptions Options(char* block) {
     google::protobuf::ArenaOptions o;
     o.initial_block = block;
     o.initial_block_size = kBlockBytes;
     return o;
   }
-  std::unique_ptr<char[]> block_;
+  struct FreeBlock {
+    void operator()(char* p) const { FreeLargeBlock(p, kBlockBytes); }
+  };
+  std::unique_ptr<char, FreeBlock> block_;
   google::protobuf::Arena arena_;
 };
 

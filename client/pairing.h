@@ -52,8 +52,11 @@ struct PairingSide : FetchedSide {
 // arrives, each marked with whether the filter selects it: for output that
 // shows findings and a few fields of each end (the table), in a quarter of
 // the memory.
+//
+// The Tcbs' blocks come from `arena` when one is given (see TcbList).
 struct TcbSide : FetchedSide {
-  explicit TcbSide(HostPort h) : FetchedSide(std::move(h)) {}
+  explicit TcbSide(HostPort h, google::protobuf::Arena* arena = nullptr)
+      : FetchedSide(std::move(h)), tcbs(arena) {}
   TcbList tcbs;
   std::vector<bool> selected;  // one per tcb
   absl::Time captured_at;

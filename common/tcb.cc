@@ -65,4 +65,14 @@ Tcb TcbOf(const v1::Connection& c) {
   return t;
 }
 
+void TcbList::NewBlock() {
+  constexpr size_t kBytes = kBlock * sizeof(Tcb);
+  if (arena_ != nullptr) {
+    blocks_.push_back(reinterpret_cast<Tcb*>(google::protobuf::Arena::CreateArray<char>(arena_, kBytes)));
+  } else {
+    owned_.emplace_back(static_cast<Tcb*>(::operator new(kBytes)));
+    blocks_.push_back(owned_.back().get());
+  }
+}
+
 }  // namespace tcbscope

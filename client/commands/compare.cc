@@ -13,7 +13,7 @@
 #include "client/command.h"
 #include "client/host_args.h"
 #include "client/pairing.h"
-#include "client/prefaulted.h"
+#include "client/large_blocks.h"
 #include "client/render/connection_text.h"
 #include "client/render/json_output.h"
 #include "client/render/seq_svg.h"
@@ -204,7 +204,7 @@ class CompareCommand : public Command {
     for (int k = 0; k < samples_; ++k) {
       if (k > 0) absl::SleepFor(interval);
       // Each sample's snapshots are freed once its selected pairs are kept.
-      google::protobuf::Arena sample(PrefaultedArenaOptions());
+      google::protobuf::Arena sample(LargeBlockArenaOptions());
       a.UseArena(&sample);
       b.UseArena(&sample);
       FetchBoth(global, &a, &b);

@@ -8,7 +8,7 @@
 #include "client/command.h"
 #include "client/host_args.h"
 #include "client/pairing.h"
-#include "client/prefaulted.h"
+#include "client/large_blocks.h"
 #include "client/render/connection_text.h"
 #include "client/render/json_output.h"
 #include "client/render/text_table.h"
@@ -42,7 +42,9 @@ class CorrelateCommand : public Command {
     if (global.output == OutputFormat::kJson) return RunJson(global, io, hf->hosts, hf->parsed_filter);
     // The table needs findings and a few fields of each end: the snapshots
     // are kept as Tcbs, not messages (common/tcb.h).
-    TcbSide a(hf->hosts[0]), b(hf->hosts[1]);
+    // Their blocks are on huge pages (client/large_blocks.h).
+    google::protobuf::Arena tcb_arena(LargeBlockArenaOptions());
+    TcbSide a(hf->hosts[0], &tcb_arena), b(hf->hosts[1], &tcb_arena);
     FetchBoth(global, hf->parsed_filter, &a, &b);
     v1::CorrelateResult result;
     const int exit_code = RecordSideErrors(a, b, io, &result);
@@ -54,7 +56,7 @@ class CorrelateCommand : public Command {
  private:
   int RunJson(const GlobalOptions& global, const Io& io, const std::vector<HostPort>& hosts, const Filter& filter) {
     // Snapshots and result on one arena (see PairingSide).
-    google::protobuf::Arena arena(PrefaultedArenaOptions());
+    google::protobuf::Arena arena(LargeBlockArenaOptions());
     PairingSide a(hosts[0], &arena), b(hosts[1], &arena);
     FetchBoth(global, &a, &b);
     v1::CorrelateResult& result = *google::protobuf::Arena::CreateMessage<v1::CorrelateResult>(&arena);

@@ -14,7 +14,7 @@
 #include "client/command.h"
 #include "client/fan_out.h"
 #include "client/pairing.h"
-#include "client/prefaulted.h"
+#include "client/large_blocks.h"
 #include "client/render/json_output.h"
 #include "common/compare.h"
 #include "common/diagnose.h"
@@ -104,7 +104,7 @@ class DiagnoseCommand : public Command {
     const uint16_t port = target->port;
 
     v1::DiagnoseResult result;
-    google::protobuf::Arena arena(PrefaultedArenaOptions());  // both looks' snapshots (see PairingSide)
+    google::protobuf::Arena arena(LargeBlockArenaOptions());  // both looks' snapshots (see PairingSide)
     PairingSide a(*a_host, &arena), b(HostPort{target->host, agent_port_b_}, &arena);
     result.set_host_a(a.host.ToString());
     result.set_host_b(b.host.ToString());

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
+
+#include "client/large_blocks.h"
 
 namespace tcbscope {
 
@@ -10,25 +13,28 @@ TextTable::TextTable(std::vector<Column> columns)
 
 namespace {
 // Blocks double from the first size to the largest: a table of a few rows
-// (one of many hosts) takes 16 KiB, one of 100k rows mostly 1 MiB blocks.
+// (one of many hosts) takes 16 KiB, one of 100k rows mostly 2 MiB blocks.
 constexpr size_t kFirstBlockSize = 16 << 10;
-constexpr size_t kBlockSize = 1 << 20;
+constexpr size_t kBlockSize = kLargeBlockMinimum;
 }  // namespace
+
+void TextTable::FreeBlock::operator()(char* p) const { FreeLargeBlock(p, size); }
 
 char* TextTable::Room(size_t row_bytes, size_t n) {
   if (!blocks_.empty() && block_size_ - block_used_ >= n) return blocks_.back().get() + block_used_;
   // A new block; the row's bytes so far move with it.
   const size_t next = blocks_.empty() ? kFirstBlockSize : std::min(kBlockSize, 2 * block_size_);
   const size_t size = std::max(next, row_bytes + n);
-  std::unique_ptr<char[]> block(new char[size]);
+  char* text = static_cast<char*>(AllocateLargeBlock(size));
+  if (text == nullptr) throw std::bad_alloc();
+  blocks_.emplace_back(text, FreeBlock{size});
   if (row_bytes > 0) {
-    memcpy(block.get(), row_text_.back(), row_bytes);
-    row_text_.back() = block.get();
+    memcpy(text, row_text_.back(), row_bytes);
+    row_text_.back() = text;
   }
-  blocks_.push_back(std::move(block));
   block_size_ = size;
   block_used_ = row_bytes;
-  return blocks_.back().get() + block_used_;
+  return text + block_used_;
 }
 
 void TextTable::AddRow(absl::Span<const absl::string_view> cells) {

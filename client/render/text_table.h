@@ -5,7 +5,8 @@
 // not a string per cell: allocating and freeing ~800k small strings was a
 // fifth of `tcbscope list`'s CPU (docs/performance.md). The blocks are
 // never moved or regrown, and Append takes another table's blocks as they
-// are. Not thread-safe; cells are copied, so the views passed in need live
+// are; a big table's blocks are on huge pages (client/large_blocks.h). Not
+// thread-safe; cells are copied, so the views passed in need live
 // only for the call.
 #ifndef TCBSCOPE_CLIENT_RENDER_TEXT_TABLE_H_
 #define TCBSCOPE_CLIENT_RENDER_TEXT_TABLE_H_
@@ -56,7 +57,11 @@ class TextTable {
   std::vector<Column> columns_;
   std::vector<bool> hidden_;
   std::vector<size_t> width_;  // the widest cell of each column so far
-  std::vector<std::unique_ptr<char[]>> blocks_;
+  struct FreeBlock {
+    size_t size;
+    void operator()(char* p) const;
+  };
+  std::vector<std::unique_ptr<char, FreeBlock>> blocks_;
   size_t block_used_ = 0, block_size_ = 0;  // of blocks_.back()
   // Per row: where its text starts (its cells, then its detail) and, for
   // each cell and then the detail, where it ends, from that start.

@@ -74,23 +74,38 @@ TEST(TcbTest, AbsentPartsStayAbsent) {
   EXPECT_FALSE(t.info.has_windows) << "an older kernel's zero window means unknown";
 }
 
-TEST(TcbListTest, KeepsEveryTcbAcrossBlocks) {
-  TcbList list;
+// The same on the heap and on an arena (whose blocks the list never frees).
+void ExpectKeepsEveryTcbAcrossBlocks(TcbList list) {
   EXPECT_EQ(list.size(), 0u);
   constexpr size_t kCount = 2500;  // more than two blocks
   for (size_t i = 0; i < kCount; ++i) {
     Tcb t;
     t.send_q = static_cast<uint32_t>(i);
+    t.local.port = static_cast<uint16_t>(i);
     list.Add(t);
   }
   ASSERT_EQ(list.size(), kCount);
   const Tcb* first = &list[0];
-  for (size_t i = 0; i < kCount; ++i) EXPECT_EQ(list[i].send_q, i);
+  for (size_t i = 0; i < kCount; ++i) {
+    EXPECT_EQ(list[i].send_q, i);
+    EXPECT_EQ(list[i].local.port, i);
+  }
   Tcb t;
   t.send_q = 99999;
   list.Add(t);
   EXPECT_EQ(&list[0], first) << "growing moved what was there";
   EXPECT_EQ(list[kCount].send_q, 99999u);
+  TcbList moved = std::move(list);
+  EXPECT_EQ(&moved[0], first) << "a move copies no Tcb";
+  EXPECT_EQ(moved.size(), kCount + 1);
+}
+
+TEST(TcbListTest, KeepsEveryTcbAcrossBlocksOnTheHeap) { ExpectKeepsEveryTcbAcrossBlocks(TcbList()); }
+
+TEST(TcbListTest, KeepsEveryTcbAcrossBlocksOnAnArena) {
+  google::protobuf::Arena arena;
+  ExpectKeepsEveryTcbAcrossBlocks(TcbList(&arena));
+  EXPECT_GT(arena.SpaceUsed(), 2500 * sizeof(Tcb)) << "the blocks came from the arena";
 }
 
 }  // namespace
