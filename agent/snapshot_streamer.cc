@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/arena.h"
 #include "agent/kernel/inet_diag_parser.h"
+#include "common/connection_fields.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 
@@ -31,6 +32,7 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
                             const SnapshotOptions& options, const kernel::SocketOwners* owners,
                             const BatchWriter& write, const SeqTable* seq) {
   TCB_ASSIGN_OR_RETURN(Filter filter, Filter::Parse(request.filter(), options.filter_limits));
+  TCB_ASSIGN_OR_RETURN(const ConnectionFields fields, ConnectionFields::FromMask(request.fields()));
   kernel::DumpRequest dump;
   dump.states = RequestStates(filter, request.listening(), request.all());
   dump.tcp_info = request.tcp_info();
@@ -72,7 +74,7 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
     if (m->nlmsg_flags & NLM_F_DUMP_INTR) interrupted_so_far = true;
     v1::ConnectionBatch& batch = *batch_ptr;
     v1::Connection* c = batch.add_connections();
-    if (!kernel::ParseFromSource(source, m, c).ok()) {
+    if (!kernel::ParseFromSource(source, m, c, fields).ok()) {
       // One malformed message must not cost the whole snapshot; it cannot
       // happen with a real kernel and is logged by the caller via the count.
       batch.mutable_connections()->RemoveLast();
@@ -99,6 +101,7 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
         q->set_bytes_received(r.bytes_received);
       }
     }
+    if (!fields.all()) fields.Trim(c);
     ++total;
     if (static_cast<uint32_t>(batch.connections_size()) >= batch_size) {
       batch.set_dump_interrupted(interrupted_so_far);

@@ -34,7 +34,7 @@ using SeqTable = absl::flat_hash_map<uint64_t, tcb_seq_record>;
 
 // Runs one snapshot. `owners` may be null (no -p); so may `seq` (no
 // sequence numbers: Connection.seq stays absent). Errors: InvalidArgument for
-// a bad filter (before any dump), the source's error otherwise.
+// a bad filter or field mask (before any dump), the source's error otherwise.
 absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnectionsRequest& request,
                             const SnapshotOptions& options, const kernel::SocketOwners* owners,
                             const BatchWriter& write, const SeqTable* seq = nullptr);

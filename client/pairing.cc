@@ -15,8 +15,10 @@ namespace {
 
 // Fills side->info (unless it has one) and the snapshot: into `out`, or,
 // with `on_batch`, batch by batch (then `out` gets all but the connections).
+// `fields`: ListConnectionsRequest.fields (null: every field).
 void Fetch(const GlobalOptions& global, FetchedSide* side, v1::HostConnections* out,
-           const std::function<void(v1::ConnectionBatch*)>& on_batch = nullptr) {
+           const std::function<void(v1::ConnectionBatch*)>& on_batch = nullptr,
+           const google::protobuf::FieldMask* fields = nullptr) {
   absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(side->host, global.client);
   if (!client.ok()) {
     side->status = client.status();
@@ -30,6 +32,7 @@ void Fetch(const GlobalOptions& global, FetchedSide* side, v1::HostConnections* 
   req.set_all(true);
   req.set_tcp_info(true);
   req.set_sequence(true);
+  if (fields != nullptr) *req.mutable_fields() = *fields;
   out->Clear();
   side->status = (*client)->ListConnections(req, out, on_batch);
 }
@@ -61,14 +64,25 @@ void FetchBoth(const GlobalOptions& global, PairingSide* a, PairingSide* b) {
 
 void FetchBoth(const GlobalOptions& global, const Filter& filter, TcbSide* a, TcbSide* b) {
   const StateMask states = filter.States(kAllStates);
+  // Only what the Tcbs and the filter read (the filter: state and endpoints,
+  // which Tcbs have, and the namespace).
+  google::protobuf::FieldMask fields;
+  for (const std::string& p : TcbFieldPaths()) fields.add_paths(p);
+  if (!filter.MatchesEverything()) {
+    fields.add_paths("netns");
+    fields.add_paths("netns_name");
+  }
   FetchEach(a, b, [&](TcbSide* s) {
     v1::HostConnections out;
-    Fetch(global, s, &out, [&](v1::ConnectionBatch* batch) {
-      for (const v1::Connection& c : batch->connections()) {
-        s->tcbs.Add(TcbOf(c));
-        s->selected.push_back(Selected(filter, states, c));
-      }
-    });
+    Fetch(
+        global, s, &out,
+        [&](v1::ConnectionBatch* batch) {
+          for (const v1::Connection& c : batch->connections()) {
+            s->tcbs.Add(TcbOf(c));
+            s->selected.push_back(Selected(filter, states, c));
+          }
+        },
+        &fields);
     s->captured_at = FromTimestamp(out.captured_at());
   });
 }

@@ -10,6 +10,18 @@ Endpoint EndpointOf(const v1::Endpoint& e) {
 
 }  // namespace
 
+const std::vector<std::string>& TcbFieldPaths() {
+  static const auto* const kPaths = new std::vector<std::string>{
+      "local", "remote", "state", "family", "v6only", "send_q", "recv_q", "timer", "seq",
+      // tcp_info's absent comes with any of these (ListConnectionsRequest).
+      "tcp_info.bytes_acked", "tcp_info.bytes_received", "tcp_info.bytes_sent", "tcp_info.bytes_retrans",
+      "tcp_info.snd_wnd", "tcp_info.rcv_wnd", "tcp_info.last_data_sent_ms", "tcp_info.last_data_recv_ms",
+      "tcp_info.last_ack_recv_ms", "tcp_info.snd_wscale", "tcp_info.rcv_wscale", "tcp_info.advmss",
+      "tcp_info.snd_mss", "tcp_info.rtt_us", "tcp_info.total_retrans", "tcp_info.opt_wscale",
+      "tcp_info.opt_sack", "tcp_info.opt_timestamps"};
+  return *kPaths;
+}
+
 Tcb TcbOf(const v1::Connection& c) {
   Tcb t;
   t.local = EndpointOf(c.local());

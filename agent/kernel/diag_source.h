@@ -54,8 +54,9 @@ class DiagSource {
 // ParseInetDiagMessage for a message `source` is delivering: tagged with the
 // namespace it came from (inode, and name when it has one). Only inside the
 // source's Dump callback.
-inline absl::Status ParseFromSource(const DiagSource& source, const nlmsghdr* m, v1::Connection* out) {
-  absl::Status s = ParseInetDiagMessage(m, source.CurrentNetns(), out);
+inline absl::Status ParseFromSource(const DiagSource& source, const nlmsghdr* m, v1::Connection* out,
+                                    const ConnectionFields& fields = ConnectionFields()) {
+  absl::Status s = ParseInetDiagMessage(m, source.CurrentNetns(), out, fields);
   if (s.ok()) {
     if (std::string name = source.CurrentNetnsName(); !name.empty()) out->set_netns_name(std::move(name));
   }

@@ -49,7 +49,11 @@ v1::Timer::Kind TimerKind(uint8_t t) {
   }
 }
 
-void FillTcpInfo(const uint8_t* data, size_t len, v1::TcpInfo* out) {
+// Sets one tcp_info field, when the caller asked for it.
+#define TCB_INFO(name, Name, value) \
+  if (fields.HasTcpInfo(v1::TcpInfo::k##Name##FieldNumber)) out->set_##name(value)
+
+void FillTcpInfo(const uint8_t* data, size_t len, const ConnectionFields& fields, v1::TcpInfo* out) {
   TcpInfoWire w;
   std::memset(&w, 0, sizeof(w));
   const size_t n = len < sizeof(w) ? len : sizeof(w);
@@ -63,86 +67,88 @@ void FillTcpInfo(const uint8_t* data, size_t len, v1::TcpInfo* out) {
       }
     }
   }
-  out->set_state(static_cast<v1::TcpState>(w.state));
-  out->set_ca_state(w.ca_state);
-  out->set_retransmits(w.retransmits);
-  out->set_probes(w.probes);
-  out->set_backoff(w.backoff);
-  out->set_options(w.options);
-  out->set_opt_timestamps(w.options & kTcpiOptTimestamps);
-  out->set_opt_sack(w.options & kTcpiOptSack);
-  out->set_opt_wscale(w.options & kTcpiOptWscale);
-  out->set_opt_ecn(w.options & kTcpiOptEcn);
-  out->set_opt_ecn_seen(w.options & kTcpiOptEcnSeen);
-  out->set_opt_syn_data(w.options & kTcpiOptSynData);
-  out->set_opt_usec_ts(w.options & kTcpiOptUsecTs);
-  out->set_snd_wscale(w.wscale & 0x0f);
-  out->set_rcv_wscale(w.wscale >> 4);
-  out->set_delivery_rate_app_limited(w.flags & 1);
-  out->set_fastopen_client_fail((w.flags >> 1) & 3);
-  out->set_rto_us(w.rto);
-  out->set_ato_us(w.ato);
-  out->set_snd_mss(w.snd_mss);
-  out->set_rcv_mss(w.rcv_mss);
-  out->set_unacked(w.unacked);
-  out->set_sacked(w.sacked);
-  out->set_lost(w.lost);
-  out->set_retrans(w.retrans);
-  out->set_fackets(w.fackets);
-  out->set_last_data_sent_ms(w.last_data_sent);
-  out->set_last_ack_sent_ms(w.last_ack_sent);
-  out->set_last_data_recv_ms(w.last_data_recv);
-  out->set_last_ack_recv_ms(w.last_ack_recv);
-  out->set_pmtu(w.pmtu);
-  out->set_rcv_ssthresh(w.rcv_ssthresh);
-  out->set_rtt_us(w.rtt);
-  out->set_rttvar_us(w.rttvar);
-  out->set_snd_ssthresh(w.snd_ssthresh);
-  out->set_snd_cwnd(w.snd_cwnd);
-  out->set_advmss(w.advmss);
-  out->set_reordering(w.reordering);
-  out->set_rcv_rtt_us(w.rcv_rtt);
-  out->set_rcv_space(w.rcv_space);
-  out->set_total_retrans(w.total_retrans);
-  out->set_pacing_rate_bytes_per_s(w.pacing_rate);
-  out->set_max_pacing_rate_bytes_per_s(w.max_pacing_rate);
-  out->set_bytes_acked(w.bytes_acked);
-  out->set_bytes_received(w.bytes_received);
-  out->set_segs_out(w.segs_out);
-  out->set_segs_in(w.segs_in);
-  out->set_notsent_bytes(w.notsent_bytes);
-  out->set_min_rtt_us(w.min_rtt);
-  out->set_data_segs_in(w.data_segs_in);
-  out->set_data_segs_out(w.data_segs_out);
-  out->set_delivery_rate_bytes_per_s(w.delivery_rate);
-  out->set_busy_time_us(w.busy_time);
-  out->set_rwnd_limited_us(w.rwnd_limited);
-  out->set_sndbuf_limited_us(w.sndbuf_limited);
-  out->set_delivered(w.delivered);
-  out->set_delivered_ce(w.delivered_ce);
-  out->set_bytes_sent(w.bytes_sent);
-  out->set_bytes_retrans(w.bytes_retrans);
-  out->set_dsack_dups(w.dsack_dups);
-  out->set_reord_seen(w.reord_seen);
-  out->set_rcv_ooopack(w.rcv_ooopack);
-  out->set_snd_wnd(w.snd_wnd);
-  out->set_rcv_wnd(w.rcv_wnd);
-  out->set_rehash(w.rehash);
-  out->set_total_rto(w.total_rto);
-  out->set_total_rto_recoveries(w.total_rto_recoveries);
-  out->set_total_rto_time_ms(w.total_rto_time);
-  out->set_received_ce(w.received_ce);
-  out->set_delivered_e1_bytes(w.delivered_e1_bytes);
-  out->set_delivered_e0_bytes(w.delivered_e0_bytes);
-  out->set_delivered_ce_bytes(w.delivered_ce_bytes);
-  out->set_received_e1_bytes(w.received_e1_bytes);
-  out->set_received_e0_bytes(w.received_e0_bytes);
-  out->set_received_ce_bytes(w.received_ce_bytes);
-  out->set_ecn_mode(w.ecn_bits & 3);
-  out->set_accecn_opt_seen((w.ecn_bits >> 2) & 3);
-  out->set_accecn_fail_mode((w.ecn_bits >> 4) & 0xf);
-  out->set_options2(w.ecn_bits >> 8);
+  TCB_INFO(state, State, static_cast<v1::TcpState>(w.state));
+  TCB_INFO(ca_state, CaState, w.ca_state);
+  TCB_INFO(retransmits, Retransmits, w.retransmits);
+  TCB_INFO(probes, Probes, w.probes);
+  TCB_INFO(backoff, Backoff, w.backoff);
+  TCB_INFO(options, Options, w.options);
+  TCB_INFO(opt_timestamps, OptTimestamps, w.options & kTcpiOptTimestamps);
+  TCB_INFO(opt_sack, OptSack, w.options & kTcpiOptSack);
+  TCB_INFO(opt_wscale, OptWscale, w.options & kTcpiOptWscale);
+  TCB_INFO(opt_ecn, OptEcn, w.options & kTcpiOptEcn);
+  TCB_INFO(opt_ecn_seen, OptEcnSeen, w.options & kTcpiOptEcnSeen);
+  TCB_INFO(opt_syn_data, OptSynData, w.options & kTcpiOptSynData);
+  TCB_INFO(opt_usec_ts, OptUsecTs, w.options & kTcpiOptUsecTs);
+  TCB_INFO(snd_wscale, SndWscale, w.wscale & 0x0f);
+  TCB_INFO(rcv_wscale, RcvWscale, w.wscale >> 4);
+  TCB_INFO(delivery_rate_app_limited, DeliveryRateAppLimited, w.flags & 1);
+  TCB_INFO(fastopen_client_fail, FastopenClientFail, (w.flags >> 1) & 3);
+  TCB_INFO(rto_us, RtoUs, w.rto);
+  TCB_INFO(ato_us, AtoUs, w.ato);
+  TCB_INFO(snd_mss, SndMss, w.snd_mss);
+  TCB_INFO(rcv_mss, RcvMss, w.rcv_mss);
+  TCB_INFO(unacked, Unacked, w.unacked);
+  TCB_INFO(sacked, Sacked, w.sacked);
+  TCB_INFO(lost, Lost, w.lost);
+  TCB_INFO(retrans, Retrans, w.retrans);
+  TCB_INFO(fackets, Fackets, w.fackets);
+  TCB_INFO(last_data_sent_ms, LastDataSentMs, w.last_data_sent);
+  TCB_INFO(last_ack_sent_ms, LastAckSentMs, w.last_ack_sent);
+  TCB_INFO(last_data_recv_ms, LastDataRecvMs, w.last_data_recv);
+  TCB_INFO(last_ack_recv_ms, LastAckRecvMs, w.last_ack_recv);
+  TCB_INFO(pmtu, Pmtu, w.pmtu);
+  TCB_INFO(rcv_ssthresh, RcvSsthresh, w.rcv_ssthresh);
+  TCB_INFO(rtt_us, RttUs, w.rtt);
+  TCB_INFO(rttvar_us, RttvarUs, w.rttvar);
+  TCB_INFO(snd_ssthresh, SndSsthresh, w.snd_ssthresh);
+  TCB_INFO(snd_cwnd, SndCwnd, w.snd_cwnd);
+  TCB_INFO(advmss, Advmss, w.advmss);
+  TCB_INFO(reordering, Reordering, w.reordering);
+  TCB_INFO(rcv_rtt_us, RcvRttUs, w.rcv_rtt);
+  TCB_INFO(rcv_space, RcvSpace, w.rcv_space);
+  TCB_INFO(total_retrans, TotalRetrans, w.total_retrans);
+  TCB_INFO(pacing_rate_bytes_per_s, PacingRateBytesPerS, w.pacing_rate);
+  TCB_INFO(max_pacing_rate_bytes_per_s, MaxPacingRateBytesPerS, w.max_pacing_rate);
+  TCB_INFO(bytes_acked, BytesAcked, w.bytes_acked);
+  TCB_INFO(bytes_received, BytesReceived, w.bytes_received);
+  TCB_INFO(segs_out, SegsOut, w.segs_out);
+  TCB_INFO(segs_in, SegsIn, w.segs_in);
+  TCB_INFO(notsent_bytes, NotsentBytes, w.notsent_bytes);
+  TCB_INFO(min_rtt_us, MinRttUs, w.min_rtt);
+  TCB_INFO(data_segs_in, DataSegsIn, w.data_segs_in);
+  TCB_INFO(data_segs_out, DataSegsOut, w.data_segs_out);
+  TCB_INFO(delivery_rate_bytes_per_s, DeliveryRateBytesPerS, w.delivery_rate);
+  TCB_INFO(busy_time_us, BusyTimeUs, w.busy_time);
+  TCB_INFO(rwnd_limited_us, RwndLimitedUs, w.rwnd_limited);
+  TCB_INFO(sndbuf_limited_us, SndbufLimitedUs, w.sndbuf_limited);
+  TCB_INFO(delivered, Delivered, w.delivered);
+  TCB_INFO(delivered_ce, DeliveredCe, w.delivered_ce);
+  TCB_INFO(bytes_sent, BytesSent, w.bytes_sent);
+  TCB_INFO(bytes_retrans, BytesRetrans, w.bytes_retrans);
+  TCB_INFO(dsack_dups, DsackDups, w.dsack_dups);
+  TCB_INFO(reord_seen, ReordSeen, w.reord_seen);
+  TCB_INFO(rcv_ooopack, RcvOoopack, w.rcv_ooopack);
+  TCB_INFO(snd_wnd, SndWnd, w.snd_wnd);
+  TCB_INFO(rcv_wnd, RcvWnd, w.rcv_wnd);
+  TCB_INFO(rehash, Rehash, w.rehash);
+  TCB_INFO(total_rto, TotalRto, w.total_rto);
+  TCB_INFO(total_rto_recoveries, TotalRtoRecoveries, w.total_rto_recoveries);
+  TCB_INFO(total_rto_time_ms, TotalRtoTimeMs, w.total_rto_time);
+  TCB_INFO(received_ce, ReceivedCe, w.received_ce);
+  TCB_INFO(delivered_e1_bytes, DeliveredE1Bytes, w.delivered_e1_bytes);
+  TCB_INFO(delivered_e0_bytes, DeliveredE0Bytes, w.delivered_e0_bytes);
+  TCB_INFO(delivered_ce_bytes, DeliveredCeBytes, w.delivered_ce_bytes);
+  TCB_INFO(received_e1_bytes, ReceivedE1Bytes, w.received_e1_bytes);
+  TCB_INFO(received_e0_bytes, ReceivedE0Bytes, w.received_e0_bytes);
+  TCB_INFO(received_ce_bytes, ReceivedCeBytes, w.received_ce_bytes);
+  TCB_INFO(ecn_mode, EcnMode, w.ecn_bits & 3);
+  TCB_INFO(accecn_opt_seen, AccecnOptSeen, (w.ecn_bits >> 2) & 3);
+  TCB_INFO(accecn_fail_mode, AccecnFailMode, (w.ecn_bits >> 4) & 0xf);
+  TCB_INFO(options2, Options2, w.ecn_bits >> 8);
 }
+
+#undef TCB_INFO
 
 template <typename T>
 T ReadScalar(const uint8_t* p) {
@@ -182,7 +188,8 @@ int InetDiagMessageState(const nlmsghdr* msg) {
   return reinterpret_cast<const inet_diag_msg*>(NLMSG_DATA(msg))->idiag_state;
 }
 
-absl::Status ParseInetDiagMessage(const nlmsghdr* msg, uint64_t netns, v1::Connection* out) {
+absl::Status ParseInetDiagMessage(const nlmsghdr* msg, uint64_t netns, v1::Connection* out,
+                                  const ConnectionFields& fields) {
   if (msg->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) {
     return absl::InvalidArgumentError(
         absl::StrCat("inet_diag message of ", msg->nlmsg_len, " bytes is shorter than its header"));
@@ -225,13 +232,15 @@ absl::Status ParseInetDiagMessage(const nlmsghdr* msg, uint64_t netns, v1::Conne
     const size_t plen = a.nla_len - sizeof(nlattr);
     switch (a.nla_type & NLA_TYPE_MASK) {
       case kAttrInfo:
-        FillTcpInfo(p, plen, out->mutable_tcp_info());
+        if (fields.Has(v1::Connection::kTcpInfoFieldNumber)) FillTcpInfo(p, plen, fields, out->mutable_tcp_info());
         break;
       case kAttrCong:
+        if (!fields.Has(v1::Connection::kCongestionFieldNumber)) break;
         // NUL-terminated, but never trust that.
         out->set_congestion(std::string(reinterpret_cast<const char*>(p), strnlen(reinterpret_cast<const char*>(p), plen)));
         break;
       case kAttrSkMemInfo: {
+        if (!fields.Has(v1::Connection::kMemoryFieldNumber)) break;
         uint32_t m[kSkMemCount] = {};
         std::memcpy(m, p, plen < sizeof(m) ? plen : sizeof(m));
         v1::SocketMemory* mem = out->mutable_memory();

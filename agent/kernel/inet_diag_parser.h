@@ -15,15 +15,20 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/connection_fields.h"
 #include "tcbscope/v1/inspector.pb.h"
 
 namespace tcbscope::kernel {
 
 // Fills `out` (which the caller has cleared) from one SOCK_DIAG_BY_FAMILY
 // message: header, payload and attributes all within `msg`'s nlmsg_len.
-// `netns` tags the connection with its network namespace inode.
+// `netns` tags the connection with its network namespace inode. Of tcp_info,
+// congestion and memory, only what `fields` asks for is filled (the rest is
+// always filled: the filter, owners and sequence numbers read it; see
+// ConnectionFields::Trim).
 // InvalidArgument if the message is too short or an attribute overruns it.
-absl::Status ParseInetDiagMessage(const nlmsghdr* msg, uint64_t netns, v1::Connection* out);
+absl::Status ParseInetDiagMessage(const nlmsghdr* msg, uint64_t netns, v1::Connection* out,
+                                  const ConnectionFields& fields = ConnectionFields());
 
 // The state byte of a SOCK_DIAG_BY_FAMILY message without a full parse (for
 // filtering replayed dumps by state); -1 if the message is too short.

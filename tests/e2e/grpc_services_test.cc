@@ -1,9 +1,11 @@
-// The agent as a generic gRPC client sees it: health checking, and server
+// The agent as a generic gRPC client sees it: health checking, server
 // reflection good enough for grpcurl to list the services, fetch their
-// descriptors and call a method knowing nothing but what reflection said.
+// descriptors and call a method knowing nothing but what reflection said,
+// and ListConnections' field mask on the live kernel.
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/dynamic_message.h"
@@ -12,6 +14,8 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tcbscope/v1/inspector.grpc.pb.h"
+#include "testing/sockets.h"
 #include "testing/subprocess.h"
 
 namespace tcbscope {
@@ -133,6 +137,59 @@ TEST_F(GrpcServicesTest, ReflectionListsDescribesAndLetsAGenericClientCall) {
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   EXPECT_EQ(resp->GetReflection()->GetString(*resp, hostname), host);
+}
+
+// Every connection of one ListConnections call, or its status.
+grpc::Status ListAll(const std::shared_ptr<grpc::Channel>& channel, const v1::ListConnectionsRequest& req,
+                     std::vector<v1::Connection>* out) {
+  auto stub = v1::Inspector::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto reader = stub->ListConnections(&ctx, req);
+  v1::ConnectionBatch batch;
+  while (reader->Read(&batch)) {
+    for (const v1::Connection& c : batch.connections()) out->push_back(c);
+  }
+  return reader->Finish();
+}
+
+TEST_F(GrpcServicesTest, ListConnectionsSendsOnlyTheFieldsAsked) {
+  testing::SocketSet sockets;
+  testing::SocketSet::Pair pair = sockets.EstablishedPair("127.0.0.1");
+  v1::ListConnectionsRequest req;
+  req.set_tcp_info(true);
+  req.set_filter(absl::StrCat("sport = :", pair.server_port));
+  std::vector<v1::Connection> full, masked;
+  ASSERT_TRUE(ListAll(channel_, req, &full).ok());
+  ASSERT_EQ(full.size(), 1u);
+  ASSERT_TRUE(full[0].has_tcp_info());
+  ASSERT_FALSE(full[0].congestion().empty());
+
+  req.mutable_fields()->add_paths("remote");
+  req.mutable_fields()->add_paths("tcp_info.snd_mss");
+  ASSERT_TRUE(ListAll(channel_, req, &masked).ok());
+  ASSERT_EQ(masked.size(), 1u) << "the filter still reads the local port the mask leaves out";
+  const v1::Connection& m = masked[0];
+  EXPECT_EQ(m.remote().port(), full[0].remote().port());
+  EXPECT_FALSE(m.has_local());
+  EXPECT_EQ(m.state(), v1::TCP_STATE_UNSPECIFIED);
+  EXPECT_TRUE(m.congestion().empty());
+  EXPECT_FALSE(m.has_memory());
+  EXPECT_EQ(m.tcp_info().snd_mss(), full[0].tcp_info().snd_mss());
+  EXPECT_NE(m.tcp_info().snd_mss(), 0u);
+  EXPECT_EQ(m.tcp_info().pmtu(), 0u);
+  EXPECT_NE(full[0].tcp_info().pmtu(), 0u);
+}
+
+TEST_F(GrpcServicesTest, ListConnectionsRefusesAnUnknownFieldByName) {
+  v1::ListConnectionsRequest req;
+  req.mutable_fields()->add_paths("tcp_info.rtt_us");
+  req.mutable_fields()->add_paths("tcp_info.warp_factor");
+  std::vector<v1::Connection> out;
+  grpc::Status s = ListAll(channel_, req, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("tcp_info.warp_factor"), std::string::npos) << s.error_message();
+  EXPECT_TRUE(out.empty());
 }
 
 }  // namespace
