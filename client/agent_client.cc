@@ -9,7 +9,6 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "client/fan_out.h"
-#include "client/large_blocks.h"
 #include "grpcpp/grpcpp.h"
 
 namespace tcbscope {
@@ -207,8 +206,7 @@ namespace {
 // bumps into memory the first batch already touched.
 class ReusedArena {
  public:
-  ReusedArena()
-      : block_(static_cast<char*>(AllocateLargeBlock(kBlockBytes))), arena_(Options(block_.get())) {}
+  ReusedArena() : block_(new char[kBlockBytes]), arena_(Options(block_.get())) {}
   // A new empty batch; the previous one (and everything on it) is gone.
   template <typename Batch>
   Batch* Fresh() {
@@ -219,18 +217,14 @@ class ReusedArena {
  private:
   // The agent sends 1,000 connections a batch, ~0.6 MiB of objects with
   // tcp_info; a bigger batch spills into blocks freed at the next reset.
-  // One huge page (client/large_blocks.h).
-  static constexpr size_t kBlockBytes = kLargeBlockMinimum;
+  static constexpr size_t kBlockBytes = 2 << 20;
   static google::protobuf::ArenaOptions Options(char* block) {
     google::protobuf::ArenaOptions o;
     o.initial_block = block;
     o.initial_block_size = kBlockBytes;
     return o;
   }
-  struct FreeBlock {
-    void operator()(char* p) const { FreeLargeBlock(p, kBlockBytes); }
-  };
-  std::unique_ptr<char, FreeBlock> block_;
+  std::unique_ptr<char[]> block_;
   google::protobuf::Arena arena_;
 };
 
