@@ -6,6 +6,8 @@
 #include "agent/kernel/host_facts.h"
 #include "agent/kernel/proc_owners.h"
 #include "agent/log.h"
+#include "common/connection_fields.h"
+#include "common/filter.h"
 #include "common/proto_time.h"
 
 namespace tcbscope {
@@ -120,6 +122,14 @@ grpc::Status InspectorService::StreamListConnections(
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "could not read the ListConnectionsRequest");
   }
   const v1::ListConnectionsRequest* request = &request_message;
+  // A bad filter or field mask is refused before the request takes a turn,
+  // scans /proc or walks every namespace (StreamSnapshot checks them again).
+  if (absl::StatusOr<Filter> f = Filter::Parse(request->filter(), options_.snapshot.filter_limits); !f.ok()) {
+    return ToGrpcStatus(f.status());
+  }
+  if (absl::StatusOr<ConnectionFields> f = ConnectionFields::FromMask(request->fields()); !f.ok()) {
+    return ToGrpcStatus(f.status());
+  }
   const auto deadline = context->deadline();
   std::unique_ptr<DumpTurns::Turn> turn = turns_.Take(
       [&] { return context->IsCancelled() || std::chrono::system_clock::now() >= deadline; });

@@ -16,6 +16,7 @@ size_t Mapped(size_t size) { return (size + kHugePage - 1) & ~(kHugePage - 1); }
 
 void* AllocateLargeBlock(size_t size) {
   if (size < kLargeBlockMinimum) return malloc(size);
+  if (size > SIZE_MAX - 2 * kHugePage) return nullptr;  // Mapped() and the slack would wrap
   const size_t want = Mapped(size);
   // Map a huge page more than needed and unmap the ends, so the block starts
   // on a 2 MiB boundary (only whole, aligned huge pages can back it).

@@ -31,8 +31,10 @@ class ConnectionFields {
   bool all() const { return all_; }
   // `number` is a v1::Connection field number.
   bool Has(int number) const { return all_ || (number >= 0 && number < kMaxField && top_[number]); }
-  // `number` is a v1::TcpInfo field number. kernel_bytes, truncated and
-  // absent are had whenever tcp_info is.
+  // `number` is a v1::TcpInfo field number. Only named fields are had:
+  // kernel_bytes, truncated and absent are metadata, which whoever fills
+  // tcp_info sets whenever it fills any of it (absent naming only missing
+  // fields that are had).
   bool HasTcpInfo(int number) const {
     return all_ || (number >= 0 && number < kMaxField && info_[number]);
   }

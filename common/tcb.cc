@@ -82,8 +82,9 @@ void TcbList::NewBlock() {
   if (arena_ != nullptr) {
     blocks_.push_back(reinterpret_cast<Tcb*>(google::protobuf::Arena::CreateArray<char>(arena_, kBytes)));
   } else {
-    owned_.emplace_back(static_cast<Tcb*>(::operator new(kBytes)));
-    blocks_.push_back(owned_.back().get());
+    std::unique_ptr<Tcb, Free> block(static_cast<Tcb*>(::operator new(kBytes)));
+    blocks_.push_back(block.get());
+    owned_.push_back(std::move(block));
   }
 }
 

@@ -74,8 +74,19 @@ const std::vector<std::string>& TcbFieldPaths();
 class TcbList {
  public:
   explicit TcbList(google::protobuf::Arena* arena = nullptr) : arena_(arena) {}
-  TcbList(TcbList&&) = default;
-  TcbList& operator=(TcbList&&) = default;
+  // A moved-from list is empty.
+  TcbList(TcbList&& o) noexcept
+      : arena_(o.arena_), blocks_(std::move(o.blocks_)), owned_(std::move(o.owned_)), size_(o.size_) {
+    o.Forget();
+  }
+  TcbList& operator=(TcbList&& o) noexcept {
+    arena_ = o.arena_;
+    blocks_ = std::move(o.blocks_);
+    owned_ = std::move(o.owned_);
+    size_ = o.size_;
+    o.Forget();
+    return *this;
+  }
 
   void Add(const Tcb& t) {
     if ((size_ & kMask) == 0) NewBlock();
@@ -94,6 +105,11 @@ class TcbList {
     void operator()(Tcb* p) const { ::operator delete(p); }
   };
   void NewBlock();
+  void Forget() {
+    blocks_.clear();
+    owned_.clear();
+    size_ = 0;
+  }
 
   google::protobuf::Arena* arena_;
   std::vector<Tcb*> blocks_;

@@ -62,9 +62,13 @@ void FillTcpInfo(const uint8_t* data, size_t len, const ConnectionFields& fields
   if (len < sizeof(w)) {
     out->set_truncated(true);
     for (size_t i = 0; i < kTcpInfoLateFieldCount; ++i) {
-      if (kTcpInfoLateFields[i].offset + kTcpInfoLateFields[i].size > len) {
-        out->add_absent(kTcpInfoLateFields[i].name);
-      }
+      const TcpInfoField& f = kTcpInfoLateFields[i];
+      if (f.offset + f.size <= len) continue;
+      // Only what the caller asked for: on an older kernel the names of
+      // every missing field would outweigh a masked connection.
+      bool asked = false;
+      for (int n = f.first_proto_field; n <= f.last_proto_field && !asked; ++n) asked = fields.HasTcpInfo(n);
+      if (asked) out->add_absent(f.name);
     }
   }
   TCB_INFO(state, State, static_cast<v1::TcpState>(w.state));
@@ -159,26 +163,45 @@ T ReadScalar(const uint8_t* p) {
 
 }  // namespace
 
-#define TCB_LATE_FIELD(f) {offsetof(TcpInfoWire, f), sizeof(TcpInfoWire::f), #f}
+#define TCB_LATE_FIELD(f, First, Last)                                                             \
+  {offsetof(TcpInfoWire, f), sizeof(TcpInfoWire::f), #f, v1::TcpInfo::k##First##FieldNumber, \
+   v1::TcpInfo::k##Last##FieldNumber}
 const TcpInfoField kTcpInfoLateFields[] = {
-    TCB_LATE_FIELD(pacing_rate),        TCB_LATE_FIELD(max_pacing_rate),
-    TCB_LATE_FIELD(bytes_acked),        TCB_LATE_FIELD(bytes_received),
-    TCB_LATE_FIELD(segs_out),           TCB_LATE_FIELD(segs_in),
-    TCB_LATE_FIELD(notsent_bytes),      TCB_LATE_FIELD(min_rtt),
-    TCB_LATE_FIELD(data_segs_in),       TCB_LATE_FIELD(data_segs_out),
-    TCB_LATE_FIELD(delivery_rate),      TCB_LATE_FIELD(busy_time),
-    TCB_LATE_FIELD(rwnd_limited),       TCB_LATE_FIELD(sndbuf_limited),
-    TCB_LATE_FIELD(delivered),          TCB_LATE_FIELD(delivered_ce),
-    TCB_LATE_FIELD(bytes_sent),         TCB_LATE_FIELD(bytes_retrans),
-    TCB_LATE_FIELD(dsack_dups),         TCB_LATE_FIELD(reord_seen),
-    TCB_LATE_FIELD(rcv_ooopack),        TCB_LATE_FIELD(snd_wnd),
-    TCB_LATE_FIELD(rcv_wnd),            TCB_LATE_FIELD(rehash),
-    TCB_LATE_FIELD(total_rto),          TCB_LATE_FIELD(total_rto_recoveries),
-    TCB_LATE_FIELD(total_rto_time),     TCB_LATE_FIELD(received_ce),
-    TCB_LATE_FIELD(delivered_e1_bytes), TCB_LATE_FIELD(delivered_e0_bytes),
-    TCB_LATE_FIELD(delivered_ce_bytes), TCB_LATE_FIELD(received_e1_bytes),
-    TCB_LATE_FIELD(received_e0_bytes),  TCB_LATE_FIELD(received_ce_bytes),
-    TCB_LATE_FIELD(ecn_bits),
+    TCB_LATE_FIELD(pacing_rate, PacingRateBytesPerS, PacingRateBytesPerS),
+    TCB_LATE_FIELD(max_pacing_rate, MaxPacingRateBytesPerS, MaxPacingRateBytesPerS),
+    TCB_LATE_FIELD(bytes_acked, BytesAcked, BytesAcked),
+    TCB_LATE_FIELD(bytes_received, BytesReceived, BytesReceived),
+    TCB_LATE_FIELD(segs_out, SegsOut, SegsOut),
+    TCB_LATE_FIELD(segs_in, SegsIn, SegsIn),
+    TCB_LATE_FIELD(notsent_bytes, NotsentBytes, NotsentBytes),
+    TCB_LATE_FIELD(min_rtt, MinRttUs, MinRttUs),
+    TCB_LATE_FIELD(data_segs_in, DataSegsIn, DataSegsIn),
+    TCB_LATE_FIELD(data_segs_out, DataSegsOut, DataSegsOut),
+    TCB_LATE_FIELD(delivery_rate, DeliveryRateBytesPerS, DeliveryRateBytesPerS),
+    TCB_LATE_FIELD(busy_time, BusyTimeUs, BusyTimeUs),
+    TCB_LATE_FIELD(rwnd_limited, RwndLimitedUs, RwndLimitedUs),
+    TCB_LATE_FIELD(sndbuf_limited, SndbufLimitedUs, SndbufLimitedUs),
+    TCB_LATE_FIELD(delivered, Delivered, Delivered),
+    TCB_LATE_FIELD(delivered_ce, DeliveredCe, DeliveredCe),
+    TCB_LATE_FIELD(bytes_sent, BytesSent, BytesSent),
+    TCB_LATE_FIELD(bytes_retrans, BytesRetrans, BytesRetrans),
+    TCB_LATE_FIELD(dsack_dups, DsackDups, DsackDups),
+    TCB_LATE_FIELD(reord_seen, ReordSeen, ReordSeen),
+    TCB_LATE_FIELD(rcv_ooopack, RcvOoopack, RcvOoopack),
+    TCB_LATE_FIELD(snd_wnd, SndWnd, SndWnd),
+    TCB_LATE_FIELD(rcv_wnd, RcvWnd, RcvWnd),
+    TCB_LATE_FIELD(rehash, Rehash, Rehash),
+    TCB_LATE_FIELD(total_rto, TotalRto, TotalRto),
+    TCB_LATE_FIELD(total_rto_recoveries, TotalRtoRecoveries, TotalRtoRecoveries),
+    TCB_LATE_FIELD(total_rto_time, TotalRtoTimeMs, TotalRtoTimeMs),
+    TCB_LATE_FIELD(received_ce, ReceivedCe, ReceivedCe),
+    TCB_LATE_FIELD(delivered_e1_bytes, DeliveredE1Bytes, DeliveredE1Bytes),
+    TCB_LATE_FIELD(delivered_e0_bytes, DeliveredE0Bytes, DeliveredE0Bytes),
+    TCB_LATE_FIELD(delivered_ce_bytes, DeliveredCeBytes, DeliveredCeBytes),
+    TCB_LATE_FIELD(received_e1_bytes, ReceivedE1Bytes, ReceivedE1Bytes),
+    TCB_LATE_FIELD(received_e0_bytes, ReceivedE0Bytes, ReceivedE0Bytes),
+    TCB_LATE_FIELD(received_ce_bytes, ReceivedCeBytes, ReceivedCeBytes),
+    TCB_LATE_FIELD(ecn_bits, EcnMode, Options2),  // ecn_mode, accecn_opt_seen, accecn_fail_mode, options2
 };
 #undef TCB_LATE_FIELD
 const size_t kTcpInfoLateFieldCount = sizeof(kTcpInfoLateFields) / sizeof(kTcpInfoLateFields[0]);

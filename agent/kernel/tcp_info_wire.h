@@ -119,6 +119,8 @@ struct TcpInfoField {
   size_t offset;
   size_t size;
   const char* name;
+  // The v1::TcpInfo field numbers it fills (ecn_bits fills four in a row).
+  int first_proto_field, last_proto_field;
 };
 // All fields after the fixed 104-byte core (present since Linux 2.6), i.e.
 // the ones an older kernel may lack.

@@ -25,9 +25,10 @@ char* TextTable::Room(size_t row_bytes, size_t n) {
   // A new block; the row's bytes so far move with it.
   const size_t next = blocks_.empty() ? kFirstBlockSize : std::min(kBlockSize, 2 * block_size_);
   const size_t size = std::max(next, row_bytes + n);
-  char* text = static_cast<char*>(AllocateLargeBlock(size));
-  if (text == nullptr) throw std::bad_alloc();
-  blocks_.emplace_back(text, FreeBlock{size});
+  std::unique_ptr<char, FreeBlock> block(static_cast<char*>(AllocateLargeBlock(size)), FreeBlock{size});
+  if (block == nullptr) throw std::bad_alloc();
+  char* text = block.get();
+  blocks_.push_back(std::move(block));
   if (row_bytes > 0) {
     memcpy(text, row_text_.back(), row_bytes);
     row_text_.back() = text;

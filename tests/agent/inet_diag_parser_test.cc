@@ -147,6 +147,36 @@ TEST(InetDiagParserTest, ShortTcpInfoIsZeroFilledAndMarked) {
   EXPECT_EQ(d.tcp_info().absent(0), "ecn_bits");
 }
 
+TEST(InetDiagParserTest, ShortTcpInfoNamesOnlyTheAbsentFieldsAsked) {
+  const std::string full = ReadData("ss_tani.dump");
+  const std::string msg = ShortTcpInfoMessage(full, 104);
+  ASSERT_FALSE(msg.empty());
+  google::protobuf::FieldMask mask;
+  mask.add_paths("tcp_info.snd_wnd");
+  mask.add_paths("tcp_info.snd_cwnd");  // in the 104-byte core: never absent
+  absl::StatusOr<ConnectionFields> fields = ConnectionFields::FromMask(mask);
+  ASSERT_TRUE(fields.ok()) << fields.status();
+  v1::Connection c;
+  ASSERT_TRUE(ParseInetDiagMessage(reinterpret_cast<const nlmsghdr*>(msg.data()), 0, &c, *fields).ok());
+  EXPECT_TRUE(c.tcp_info().truncated());
+  EXPECT_EQ(c.tcp_info().kernel_bytes(), 104u);
+  EXPECT_GT(c.tcp_info().snd_cwnd(), 0u);
+  EXPECT_EQ(c.tcp_info().rtt_us(), 0u) << "not asked for";
+  ASSERT_EQ(c.tcp_info().absent_size(), 1) << c.tcp_info().ShortDebugString();
+  EXPECT_EQ(c.tcp_info().absent(0), "snd_wnd");
+
+  // ecn_bits fills four proto fields: any of them names it.
+  const std::string whole = ShortTcpInfoMessage(full, sizeof(TcpInfoWire) - 1);
+  google::protobuf::FieldMask ecn;
+  ecn.add_paths("tcp_info.accecn_fail_mode");
+  absl::StatusOr<ConnectionFields> ecn_fields = ConnectionFields::FromMask(ecn);
+  ASSERT_TRUE(ecn_fields.ok());
+  v1::Connection d;
+  ASSERT_TRUE(ParseInetDiagMessage(reinterpret_cast<const nlmsghdr*>(whole.data()), 0, &d, *ecn_fields).ok());
+  ASSERT_EQ(d.tcp_info().absent_size(), 1);
+  EXPECT_EQ(d.tcp_info().absent(0), "ecn_bits");
+}
+
 TEST(InetDiagParserTest, DumpInterruptedIsReported) {
   std::string bytes = ReadData("ss_tan.dump");
   nlmsghdr h;

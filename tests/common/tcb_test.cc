@@ -180,6 +180,9 @@ void ExpectKeepsEveryTcbAcrossBlocks(TcbList list) {
   TcbList moved = std::move(list);
   EXPECT_EQ(&moved[0], first) << "a move copies no Tcb";
   EXPECT_EQ(moved.size(), kCount + 1);
+  EXPECT_EQ(list.size(), 0u) << "a moved-from list is empty";  // NOLINT(bugprone-use-after-move)
+  list.Add(t);
+  EXPECT_EQ(list.size(), 1u);
 }
 
 TEST(TcbListTest, KeepsEveryTcbAcrossBlocksOnTheHeap) { ExpectKeepsEveryTcbAcrossBlocks(TcbList()); }
