@@ -5,7 +5,10 @@
 
 #include <string>
 
+#include "common/connection_fields.h"
+#include "common/tcb.h"
 #include "gtest/gtest.h"
+#include "tests/common/every_field.h"
 
 namespace tcbscope {
 namespace {
@@ -240,6 +243,36 @@ TEST(FilterTest, LimitsStopHostileFilters) {
   ok += "sport = :22";
   for (int i = 0; i < 30; ++i) ok += " )";
   EXPECT_TRUE(M(ok, kSsh));
+}
+
+// `correlate`'s table asks agents for TcbFieldPaths() plus the namespace when
+// it has a filter (client/pairing.cc), and filters what arrives: the filter
+// must read nothing else, or rows would silently go missing.
+TEST(FilterTest, ReadsNothingCorrelatesMaskLeavesOut) {
+  google::protobuf::FieldMask mask;
+  for (const std::string& p : TcbFieldPaths()) mask.add_paths(p);
+  mask.add_paths("netns");
+  mask.add_paths("netns_name");
+  absl::StatusOr<ConnectionFields> fields = ConnectionFields::FromMask(mask);
+  ASSERT_TRUE(fields.ok()) << fields.status();
+  v1::Connection full;
+  testing::FillEveryField(&full);
+  full.mutable_local()->set_address("198.51.100.1");
+  full.mutable_local()->set_port(40000);
+  full.mutable_remote()->set_address("2001:db8::2");
+  full.mutable_remote()->set_port(443);
+  full.set_netns(4026531840);
+  full.set_netns_name("lab");
+  v1::Connection sent = full;
+  fields->Trim(&sent);
+  for (const char* text :
+       {"sport = :40000", "dport = :443", "dport != :443", "src 198.51.100.0/24", "dst 2001:db8::/64",
+        "dst 198.51.100.2", "netns lab", "netns 4026531840", "netns other", "not sport = :1",
+        "( sport > :1000 and dport < :1000 ) or src 192.0.2.1", "state established sport = :40000"}) {
+    absl::StatusOr<Filter> f = Filter::Parse(text);
+    ASSERT_TRUE(f.ok()) << text << ": " << f.status();
+    EXPECT_EQ(f->Matches(sent), f->Matches(full)) << text;
+  }
 }
 
 }  // namespace
