@@ -24,9 +24,9 @@ void* AllocateLargeBlock(size_t size) {
   if (m == MAP_FAILED) return nullptr;
   const uintptr_t start = reinterpret_cast<uintptr_t>(m);
   const uintptr_t aligned = (start + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1);
-  if (aligned > start) munmap(m, aligned - start);
-  const uintptr_t tail = start + want + kHugePage - (aligned + want);
-  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + want), tail);
+  const size_t head = aligned - start;  // the slack before the block; the rest of it follows
+  if (head > 0) munmap(m, head);
+  munmap(reinterpret_cast<void*>(aligned + want), kHugePage - head);
   void* p = reinterpret_cast<void*>(aligned);
   madvise(p, want, MADV_HUGEPAGE);  // a hint: without THP the block is still good memory
   return p;

@@ -15,9 +15,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <string>
 #include <new>
+#include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "common/ip_address.h"
@@ -75,16 +76,12 @@ class TcbList {
  public:
   explicit TcbList(google::protobuf::Arena* arena = nullptr) : arena_(arena) {}
   // A moved-from list is empty.
-  TcbList(TcbList&& o) noexcept
-      : arena_(o.arena_), blocks_(std::move(o.blocks_)), owned_(std::move(o.owned_)), size_(o.size_) {
-    o.Forget();
-  }
+  TcbList(TcbList&& o) noexcept { *this = std::move(o); }
   TcbList& operator=(TcbList&& o) noexcept {
     arena_ = o.arena_;
-    blocks_ = std::move(o.blocks_);
-    owned_ = std::move(o.owned_);
-    size_ = o.size_;
-    o.Forget();
+    blocks_ = std::exchange(o.blocks_, {});
+    owned_ = std::exchange(o.owned_, {});
+    size_ = std::exchange(o.size_, 0);
     return *this;
   }
 
@@ -105,13 +102,8 @@ class TcbList {
     void operator()(Tcb* p) const { ::operator delete(p); }
   };
   void NewBlock();
-  void Forget() {
-    blocks_.clear();
-    owned_.clear();
-    size_ = 0;
-  }
 
-  google::protobuf::Arena* arena_;
+  google::protobuf::Arena* arena_ = nullptr;
   std::vector<Tcb*> blocks_;
   std::vector<std::unique_ptr<Tcb, Free>> owned_;  // the heap's blocks
   size_t size_ = 0;
