@@ -6,6 +6,7 @@
 #include "agent/kernel/host_facts.h"
 #include "agent/kernel/proc_owners.h"
 #include "agent/log.h"
+#include "agent/watch_messages.h"
 #include "common/connection_fields.h"
 #include "common/filter.h"
 #include "common/proto_time.h"
@@ -253,34 +254,11 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
       if (latest && !send_snapshot(*latest, true, hub->LatestTime())) return grpc::Status::OK;
       continue;
     }
-    for (const auto& ev : events) {
+    for (size_t i = 0; i < events.size();) {
       v1::WatchEvent e;
-      switch (ev->kind) {
-        case HubEvent::Kind::kAdded:
-          *e.mutable_added() = *ev->after;
-          break;
-        case HubEvent::Kind::kRemoved:
-          *e.mutable_removed() = *ev->before;
-          break;
-        case HubEvent::Kind::kChanged: {
-          v1::ConnectionChange* ch = e.mutable_changed();
-          *ch->mutable_old() = *ev->before;
-          *ch->mutable_new_() = *ev->after;
-          for (const std::string& f : ev->fields) ch->add_changed_fields(f);
-          break;
-        }
-        case HubEvent::Kind::kSegment: {
-          v1::SegmentEvent* seg = e.mutable_segment();
-          seg->set_kind(ev->segment);
-          *seg->mutable_connection() = *ev->after;
-          seg->set_seq(ev->seq);
-          seg->set_count(ev->count);
-          seg->set_reason(ev->reason);
-          break;
-        }
-      }
-      e.set_found_by_dump(ev->found_by_dump);
-      if (!write(&e, ev->time)) return grpc::Status::OK;
+      i = NextWatchMessage(events, i, request->packed(), &sequence, &e);
+      last_write = absl::Now();
+      if (!writer->Write(e)) return grpc::Status::OK;
     }
     if (absl::Now() - last_write >= options_.heartbeat) {
       v1::WatchEvent e;

@@ -372,9 +372,19 @@ namespace tcbscope {
 absl::Status AgentClient::Watch(const v1::WatchConnectionsRequest& request, grpc::ClientContext* ctx,
                                 const std::function<void(const v1::WatchEvent&)>& on_event) {
   if (!token_.empty()) ctx->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
-  std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader = stub_->WatchConnections(ctx, request);
+  // Packed: the changes an agent sends together arrive in one message, and
+  // are handed on one by one, each as if it had come alone.
+  v1::WatchConnectionsRequest packed = request;
+  packed.set_packed(true);
+  std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader = stub_->WatchConnections(ctx, packed);
   v1::WatchEvent event;
-  while (reader->Read(&event)) on_event(event);
+  google::protobuf::RepeatedPtrField<v1::WatchEvent> following;
+  while (reader->Read(&event)) {
+    following.Clear();
+    following.Swap(event.mutable_following());
+    on_event(event);
+    for (const v1::WatchEvent& e : following) on_event(e);
+  }
   grpc::Status s = reader->Finish();
   if (s.error_code() == grpc::StatusCode::CANCELLED) return absl::OkStatus();
   if (s.ok()) return absl::UnavailableError("the agent ended the stream");

@@ -79,7 +79,7 @@ bool IpAddress::IsLoopback() const {
   return false;
 }
 
-IpAddress IpAddress::Folded() const {
+IpAddress IpAddress::FoldedV6() const {
   if (!IsV4Mapped()) return *this;
   return V4(bytes_.data() + 12);
 }

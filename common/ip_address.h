@@ -41,8 +41,9 @@ class IpAddress {
   bool IsUnspecified() const;  // 0.0.0.0, ::, or default-constructed
   bool IsLoopback() const;
 
-  // ::ffff:a.b.c.d → a.b.c.d; other addresses unchanged.
-  IpAddress Folded() const;
+  // ::ffff:a.b.c.d → a.b.c.d; other addresses unchanged. Inline for its
+  // common case: pairing folds every key it hashes or compares.
+  IpAddress Folded() const { return is_v6() ? FoldedV6() : *this; }
 
   // True when the first prefix_len bits equal those of `prefix` (same family;
   // a v4 prefix also matches a v4-mapped v6 address, as the kernel's
@@ -64,6 +65,7 @@ class IpAddress {
   }
 
  private:
+  IpAddress FoldedV6() const;
   int family_ = AF_UNSPEC;
   std::array<uint8_t, 16> bytes_{};
 };

@@ -25,6 +25,9 @@ namespace {
 // The kernel fills at most 32 KiB per recvmsg for a dump; twice that leaves
 // room so MSG_TRUNC can never happen.
 constexpr size_t kRecvBufferBytes = 64 * 1024;
+// FindOne's answers: one socket, no extensions (MSG_TRUNC, were it to
+// happen, fails the lookup rather than misreading it).
+constexpr size_t kLookupBufferBytes = 8 * 1024;
 // Socket receive buffer: a dump is paced by our reads, but a large buffer
 // keeps an occasional slow consumer from provoking ENOBUFS.
 constexpr int kSocketRcvbuf = 8 * 1024 * 1024;
@@ -139,6 +142,7 @@ SockDiagReader::SockDiagReader(std::shared_ptr<DumpRecorder> recorder)
 SockDiagReader::SockDiagReader(int netns_fd, uint64_t inode) : netns_(inode), netns_fd_(netns_fd) {}
 
 SockDiagReader::~SockDiagReader() {
+  if (lookup_socket_ != nullptr) mnl_socket_close(lookup_socket_);
   if (netns_fd_ >= 0) close(netns_fd_);
 }
 
@@ -152,6 +156,59 @@ absl::StatusOr<MnlSocket> OpenDiagSocket(int netns_fd) {
   if (!nl) return Errno("open netlink socket");
   if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0) return Errno("bind");
   return nl;
+}
+
+// One exact-match request on `nl` and its answer (one message: the socket,
+// or an error; ENOENT is "none"). Messages of other sequence numbers (late
+// answers to a failed exchange) are skipped.
+absl::StatusOr<std::optional<v1::Connection>> LookUp(mnl_socket* nl, uint32_t seq, uint8_t family,
+                                                     const v1::Connection& endpoints, const IpAddress& local,
+                                                     const IpAddress& remote, uint64_t netns) {
+  alignas(nlmsghdr) char req_buf[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(inet_diag_req_v2))] = {};
+  nlmsghdr* nlh = mnl_nlmsg_put_header(req_buf);
+  nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  nlh->nlmsg_flags = NLM_F_REQUEST;
+  nlh->nlmsg_seq = seq;
+  auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
+  req->sdiag_family = family;
+  req->sdiag_protocol = IPPROTO_TCP;
+  req->idiag_states = kAllStates;
+  req->id.idiag_sport = htons(static_cast<uint16_t>(endpoints.local().port()));
+  req->id.idiag_dport = htons(static_cast<uint16_t>(endpoints.remote().port()));
+  std::memcpy(req->id.idiag_src, local.bytes(), family == AF_INET ? 4 : 16);
+  std::memcpy(req->id.idiag_dst, remote.bytes(), family == AF_INET ? 4 : 16);
+  req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) return Errno("send");
+
+  // One socket's answer without extensions is ~100 bytes.
+  alignas(nlmsghdr) char buf[kLookupBufferBytes];
+  const uint32_t portid = mnl_socket_get_portid(nl);
+  while (true) {
+    const ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("recv");
+    }
+    int len = static_cast<int>(n);
+    for (const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf); mnl_nlmsg_ok(m, len);
+         m = mnl_nlmsg_next(m, &len)) {
+      if (!mnl_nlmsg_portid_ok(m, portid) || !mnl_nlmsg_seq_ok(m, seq)) continue;
+      if (m->nlmsg_type == NLMSG_ERROR) {
+        if (m->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return absl::DataLossError("sock_diag: short NLMSG_ERROR");
+        const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
+        if (e->error == -ENOENT) return std::optional<v1::Connection>();
+        if (e->error == 0) continue;
+        errno = -e->error;
+        return Errno("lookup");
+      }
+      if (m->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+      v1::Connection c;
+      absl::Status s = ParseInetDiagMessage(m, netns, &c);
+      if (!s.ok()) return s;
+      return std::optional<v1::Connection>(std::move(c));
+    }
+  }
 }
 
 }  // namespace
@@ -203,55 +260,20 @@ absl::StatusOr<std::optional<v1::Connection>> SockDiagReader::FindOne(const v1::
   if (local->family() != family || remote->family() != family) {
     return absl::InvalidArgumentError("sock_diag lookup: address family mismatch");
   }
-  absl::StatusOr<MnlSocket> opened = OpenDiagSocket(netns_fd_);
-  if (!opened.ok()) return opened.status();
-  MnlSocket nl = std::move(*opened);
-
-  alignas(nlmsghdr) char req_buf[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(inet_diag_req_v2))] = {};
-  nlmsghdr* nlh = mnl_nlmsg_put_header(req_buf);
-  nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  nlh->nlmsg_flags = NLM_F_REQUEST;
-  const uint32_t seq = static_cast<uint32_t>(absl::ToUnixMicros(absl::Now()));
-  nlh->nlmsg_seq = seq;
-  auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
-  req->sdiag_family = family;
-  req->sdiag_protocol = IPPROTO_TCP;
-  req->idiag_states = kAllStates;
-  req->id.idiag_sport = htons(static_cast<uint16_t>(endpoints.local().port()));
-  req->id.idiag_dport = htons(static_cast<uint16_t>(endpoints.remote().port()));
-  std::memcpy(req->id.idiag_src, local->bytes(), family == AF_INET ? 4 : 16);
-  std::memcpy(req->id.idiag_dst, remote->bytes(), family == AF_INET ? 4 : 16);
-  req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-  req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-  if (mnl_socket_sendto(nl.get(), nlh, nlh->nlmsg_len) < 0) return Errno("send");
-
-  const uint32_t portid = mnl_socket_get_portid(nl.get());
-  std::unique_ptr<char[]> buf(new char[kRecvBufferBytes]);
-  while (true) {
-    const ssize_t n = mnl_socket_recvfrom(nl.get(), buf.get(), kRecvBufferBytes);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno("recv");
-    }
-    int len = static_cast<int>(n);
-    for (const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf.get()); mnl_nlmsg_ok(m, len);
-         m = mnl_nlmsg_next(m, &len)) {
-      if (!mnl_nlmsg_portid_ok(m, portid) || !mnl_nlmsg_seq_ok(m, seq)) continue;
-      if (m->nlmsg_type == NLMSG_ERROR) {
-        if (m->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return absl::DataLossError("sock_diag: short NLMSG_ERROR");
-        const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
-        if (e->error == -ENOENT) return std::optional<v1::Connection>();
-        if (e->error == 0) continue;
-        errno = -e->error;
-        return Errno("lookup");
-      }
-      if (m->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
-      v1::Connection c;
-      absl::Status s = ParseInetDiagMessage(m, netns_, &c);
-      if (!s.ok()) return s;
-      return std::optional<v1::Connection>(std::move(c));
-    }
+  absl::MutexLock lock(&lookup_mu_);
+  if (lookup_socket_ == nullptr) {
+    absl::StatusOr<MnlSocket> opened = OpenDiagSocket(netns_fd_);
+    if (!opened.ok()) return opened.status();
+    lookup_socket_ = opened->release();
   }
+  absl::StatusOr<std::optional<v1::Connection>> r =
+      LookUp(lookup_socket_, ++lookup_seq_, family, endpoints, *local, *remote, netns_);
+  if (!r.ok()) {
+    // Whatever went wrong, the next lookup starts on a fresh socket.
+    mnl_socket_close(lookup_socket_);
+    lookup_socket_ = nullptr;
+  }
+  return r;
 }
 
 }  // namespace tcbscope::kernel
