@@ -212,11 +212,15 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
 
   uint64_t sequence = 0;
   absl::Time last_write = absl::Now();
+  auto send = [&](const v1::WatchEvent& e) {
+    last_write = absl::Now();
+    return writer->Write(e);
+  };
+  // A message that is not a change: numbered and timed here.
   auto write = [&](v1::WatchEvent* e, absl::Time t) {
     e->set_sequence(++sequence);
     ToTimestamp(t, e->mutable_time());
-    last_write = absl::Now();
-    return writer->Write(*e);
+    return send(*e);
   };
   // The snapshot events are relative to, in batches; `resync` after drops.
   auto send_snapshot = [&](const Snapshot& snap, bool resync, absl::Time t) {
@@ -257,8 +261,7 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
     for (size_t i = 0; i < events.size();) {
       v1::WatchEvent e;
       i = NextWatchMessage(events, i, request->packed(), &sequence, &e);
-      last_write = absl::Now();
-      if (!writer->Write(e)) return grpc::Status::OK;
+      if (!send(e)) return grpc::Status::OK;
     }
     if (absl::Now() - last_write >= options_.heartbeat) {
       v1::WatchEvent e;

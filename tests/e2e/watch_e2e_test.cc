@@ -68,6 +68,22 @@ class WatchE2eTest : public ::testing::TestWithParam<std::string> {
     if (!skip.empty()) GTEST_SKIP() << skip;
     ASSERT_TRUE(agent_->ok()) << agent_->error() << agent_->Log();
   }
+  // Opens n connections to `port` (listening on lfd), holds them 0.4 s,
+  // then resets the client ends (linger 0): gone at once, no TIME-WAIT to
+  // wait out.
+  void ConnectThenReset(int port, int lfd, int n) {
+    std::vector<int> fds;
+    for (int i = 0; i < n; ++i) {
+      fds.push_back(sockets_.Connect("127.0.0.1", port));
+      sockets_.Accept(lfd);
+    }
+    usleep(400000);
+    for (int fd : fds) {
+      linger l{1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+      sockets_.Close(fd);
+    }
+  }
   std::unique_ptr<AgentProcess> agent_;
   SocketSet sockets_;
 };
@@ -213,18 +229,7 @@ TEST_P(WatchE2eTest, FiftyWatchersAllSeeEveryEvent) {
     for (auto& t : readers) t.join();
     FAIL() << "not every watcher got its snapshot within 30 s";
   }
-  std::vector<int> fds;
-  for (int i = 0; i < kConnections; ++i) {
-    fds.push_back(sockets_.Connect("127.0.0.1", port));
-    sockets_.Accept(lfd);
-  }
-  usleep(400000);
-  // Reset the client ends (linger 0): gone at once, no TIME-WAIT to wait out.
-  for (int fd : fds) {
-    linger l{1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-    sockets_.Close(fd);
-  }
+  ConnectThenReset(port, lfd, kConnections);
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   for (auto& t : readers) {
     while (absl::Now() < deadline) {
@@ -295,17 +300,7 @@ TEST_P(WatchE2eTest, PackedAndUnpackedStreamsCarryTheSameChanges) {
     cancel_and_join();
     FAIL() << "the watchers did not get their snapshots within 30 s";
   }
-  std::vector<int> fds;
-  for (int i = 0; i < kConnections; ++i) {
-    fds.push_back(sockets_.Connect("127.0.0.1", port));
-    sockets_.Accept(lfd);
-  }
-  usleep(400000);
-  for (int fd : fds) {
-    linger l{1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-    sockets_.Close(fd);
-  }
+  ConnectThenReset(port, lfd, kConnections);
   testing::WaitFor([&] { return plain.removed >= kConnections && packed.removed >= kConnections; }, 10000);
   cancel_and_join();
   EXPECT_EQ(packed.removed, kConnections);
