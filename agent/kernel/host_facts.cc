@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/utsname.h>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -47,22 +49,39 @@ int PrefixLength(const sockaddr* mask) {
   return bits;
 }
 
+// The boot id cannot change while this process runs: read once.
+const std::string& BootId() {
+  static const std::string* const id = [] {
+    std::string text;
+    ReadSmallFile("/proc/sys/kernel/random/boot_id", &text, 128);
+    return new std::string(absl::StripAsciiWhitespace(text));
+  }();
+  return *id;
+}
+
 }  // namespace
 
 absl::Status ReadHostFacts(v1::HostInfo* out) {
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) == 0) out->set_hostname(host);
-  std::string boot_id;
-  if (ReadSmallFile("/proc/sys/kernel/random/boot_id", &boot_id, 128)) {
-    out->set_boot_id(std::string(absl::StripAsciiWhitespace(boot_id)));
-  }
+  if (!BootId().empty()) out->set_boot_id(BootId());
   utsname u;
   if (uname(&u) == 0) out->set_kernel_release(u.release);
 
   ifaddrs* ifs = nullptr;
   if (getifaddrs(&ifs) == 0) {
+    // getifaddrs lists each link once as an AF_PACKET entry that carries its
+    // index: looking the index up by name (if_nametoindex) costs a socket and
+    // an ioctl per address. A name with no such entry (an IPv4 alias label
+    // like "eth0:1") is still looked up.
+    absl::flat_hash_map<absl::string_view, int> index_of;
     for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
-      if (i->ifa_addr == nullptr) continue;
+      if (i->ifa_addr != nullptr && i->ifa_addr->sa_family == AF_PACKET && i->ifa_name != nullptr) {
+        index_of.emplace(i->ifa_name, reinterpret_cast<const sockaddr_ll*>(i->ifa_addr)->sll_ifindex);
+      }
+    }
+    for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+      if (i->ifa_addr == nullptr || i->ifa_name == nullptr) continue;
       IpAddress a;
       if (i->ifa_addr->sa_family == AF_INET) {
         a = IpAddress::V4(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr));
@@ -73,7 +92,8 @@ absl::Status ReadHostFacts(v1::HostInfo* out) {
       }
       v1::InterfaceAddress* ia = out->add_addresses();
       ia->set_interface(i->ifa_name);
-      ia->set_ifindex(if_nametoindex(i->ifa_name));
+      auto it = index_of.find(i->ifa_name);
+      ia->set_ifindex(it != index_of.end() ? static_cast<uint32_t>(it->second) : if_nametoindex(i->ifa_name));
       ia->set_address(a.ToString());
       ia->set_prefix_len(PrefixLength(i->ifa_netmask));
     }
