@@ -88,8 +88,19 @@ absl::StatusOr<std::unique_ptr<MultiNetnsSource>> MultiNetnsSource::Create(const
 
 std::vector<NetnsEntry> MultiNetnsSource::Namespaces() const {
   std::vector<NetnsEntry> found = Discover(proc_root_, fixed_, all_);
+  absl::flat_hash_set<uint64_t> inodes;
+  for (const NetnsEntry& e : found) inodes.insert(e.inode);
+  std::vector<std::shared_ptr<SockDiagReader>> dropped;  // closed outside the lock
   absl::MutexLock lock(&mu_);
   last_found_ = found;
+  for (auto it = readers_.begin(); it != readers_.end();) {
+    if (inodes.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    dropped.push_back(std::move(it->second.reader));
+    readers_.erase(it++);
+  }
   return found;
 }
 
@@ -140,26 +151,64 @@ void MultiNetnsSource::ForEachNamespace(const std::function<void(const NetnsEntr
 }
 
 absl::StatusOr<std::optional<v1::Connection>> MultiNetnsSource::FindOne(const v1::Connection& c) const {
-  // Lookups follow events, many a second: the namespaces found last time
-  // serve, and only one unknown to them costs a new walk of /proc.
+  const absl::Time now = absl::Now();
+  std::shared_ptr<SockDiagReader> reader;
+  std::string name;
   std::optional<NetnsEntry> known;
   {
     absl::MutexLock lock(&mu_);
-    for (const NetnsEntry& e : last_found_) {
-      if (e.inode == c.netns()) known = e;
+    PruneReadersLocked(now, /*making_room=*/false);
+    if (auto it = readers_.find(c.netns()); it != readers_.end()) {
+      it->second.last_used = now;
+      reader = it->second.reader;
+      name = it->second.name;
+    } else {
+      // Only a namespace unknown to the latest walk costs a new walk of /proc.
+      for (const NetnsEntry& e : last_found_) {
+        if (e.inode == c.netns()) known = e;
+      }
     }
   }
-  std::vector<NetnsEntry> candidates = known ? std::vector<NetnsEntry>{*known} : Namespaces();
-  for (const NetnsEntry& e : candidates) {
-    if (e.inode != c.netns()) continue;
-    const int fd = open(e.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::optional<v1::Connection>();
-    SockDiagReader reader(fd, e.inode);
-    absl::StatusOr<std::optional<v1::Connection>> r = reader.FindOne(c);
-    if (r.ok() && r->has_value()) (*r)->set_netns_name(e.name);
-    return r;
+  if (reader == nullptr) {
+    if (!known) {
+      for (NetnsEntry& e : Namespaces()) {
+        if (e.inode == c.netns()) known = std::move(e);
+      }
+    }
+    if (!known) return std::optional<v1::Connection>();
+    const int fd = open(known->path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::optional<v1::Connection>();  // gone since it was found
+    reader = std::make_shared<SockDiagReader>(fd, known->inode);
+    name = known->name;
+    absl::MutexLock lock(&mu_);
+    PruneReadersLocked(now, /*making_room=*/true);
+    readers_.emplace(known->inode, KeptReader{reader, name, now});
   }
-  return std::optional<v1::Connection>();
+  absl::StatusOr<std::optional<v1::Connection>> r = reader->FindOne(c);
+  if (r.ok() && r->has_value()) (*r)->set_netns_name(name);
+  return r;
+}
+
+void MultiNetnsSource::PruneReadersLocked(absl::Time now, bool making_room) const {
+  for (auto it = readers_.begin(); it != readers_.end();) {
+    if (now - it->second.last_used >= kReaderIdle) {
+      readers_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  while (making_room && readers_.size() >= kMaxReaders) {
+    auto oldest = readers_.begin();
+    for (auto it = readers_.begin(); it != readers_.end(); ++it) {
+      if (it->second.last_used < oldest->second.last_used) oldest = it;
+    }
+    readers_.erase(oldest);
+  }
+}
+
+size_t MultiNetnsSource::kept_readers() const {
+  absl::MutexLock lock(&mu_);
+  return readers_.size();
 }
 
 }  // namespace tcbscope::kernel

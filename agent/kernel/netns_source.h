@@ -16,11 +16,15 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "agent/kernel/diag_source.h"
 #include "tcbscope/v1/inspector.pb.h"
 
 namespace tcbscope::kernel {
+
+class SockDiagReader;
 
 struct NetnsEntry {
   uint64_t inode = 0;
@@ -47,7 +51,19 @@ class MultiNetnsSource : public DiagSource {
   // Runs fn inside each namespace in turn (on a thread that entered it).
   void ForEachNamespace(const std::function<void(const NetnsEntry&)>& fn) const;
   // FindOne (sock_diag_reader.h) in the connection's namespace (c.netns()).
+  // Lookups follow events, many a second, so each namespace's reader (an open
+  // namespace file and its lookup socket) is kept between them: a lookup is
+  // then two system calls instead of a thread that enters the namespace.
+  // Keeping them holds those namespaces open, so a reader is dropped when a
+  // walk no longer finds its namespace, when a lookup finds it unused for
+  // kReaderIdle, and, past kMaxReaders, least recently used first. A quiet
+  // agent (no lookups, no dumps) may thus hold up to kMaxReaders namespaces
+  // whose processes have gone until its next lookup or dump.
   absl::StatusOr<std::optional<v1::Connection>> FindOne(const v1::Connection& c) const;
+  static constexpr size_t kMaxReaders = 64;
+  static constexpr absl::Duration kReaderIdle = absl::Seconds(30);
+  // How many readers are kept now (for tests).
+  size_t kept_readers() const;
   uint64_t skipped() const { return skipped_; }
 
  private:
@@ -60,6 +76,15 @@ class MultiNetnsSource : public DiagSource {
   mutable std::atomic<uint64_t> skipped_{0};
   mutable absl::Mutex mu_;
   mutable std::vector<NetnsEntry> last_found_ ABSL_GUARDED_BY(mu_);  // by the latest Namespaces()
+  struct KeptReader {
+    std::shared_ptr<SockDiagReader> reader;
+    std::string name;
+    absl::Time last_used;
+  };
+  // Drops the readers idle for kReaderIdle and, `making_room` for one more,
+  // the least recently used while there are kMaxReaders or more.
+  void PruneReadersLocked(absl::Time now, bool making_room) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  mutable absl::flat_hash_map<uint64_t, KeptReader> readers_ ABSL_GUARDED_BY(mu_);  // by namespace inode
 };
 
 }  // namespace tcbscope::kernel

@@ -1,10 +1,13 @@
 // One agent in the root namespace reading the lab's namespaces
 // (--all-netns, --netns): every connection tagged with its namespace, and
 // the `netns` filter term selecting one.
+#include <sys/stat.h>
+
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/kernel/netns_source.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tcbscope/v1/results.pb.h"
@@ -130,6 +133,52 @@ TEST_F(NetnsTest, NetnsReadsOnlyTheNamedOnes) {
   EXPECT_EQ(client_ns, lab_->Netns(1));
   EXPECT_EQ(server_ns, lab_->Netns(2));
   EXPECT_EQ(root_seen, 0) << "the root namespace was not asked for";
+}
+
+// Lookups by namespace (what a watched --all-netns agent does for closing
+// sockets) keep one reader per namespace, and a walk that no longer finds a
+// namespace lets its reader go.
+TEST_F(NetnsTest, LookupsKeepAReaderPerNamespaceUntilItIsGone) {
+  absl::StatusOr<std::unique_ptr<kernel::MultiNetnsSource>> source = kernel::MultiNetnsSource::Create({}, /*all=*/true);
+  ASSERT_TRUE(source.ok()) << source.status();
+  uint64_t client_inode = 0;
+  for (const kernel::NetnsEntry& e : (*source)->Namespaces()) {
+    if (e.name == lab_->Netns(1)) client_inode = e.inode;
+  }
+  ASSERT_NE(client_inode, 0u);
+  v1::Connection want;
+  want.set_family(v1::FAMILY_INET);
+  want.set_netns(client_inode);
+  want.mutable_local()->set_address(Lab::V4(1));
+  want.mutable_local()->set_port(static_cast<uint32_t>(a_port_));
+  want.mutable_remote()->set_address(Lab::V4(2));
+  want.mutable_remote()->set_port(static_cast<uint32_t>(b_port_));
+  for (int round = 0; round < 3; ++round) {
+    absl::StatusOr<std::optional<v1::Connection>> found = (*source)->FindOne(want);
+    ASSERT_TRUE(found.ok()) << found.status();
+    ASSERT_TRUE(found->has_value()) << "round " << round;
+    EXPECT_EQ((*found)->state(), v1::TCP_STATE_ESTABLISHED);
+    EXPECT_EQ((*found)->netns_name(), lab_->Netns(1));
+    EXPECT_EQ((*source)->kept_readers(), 1u) << "round " << round;
+  }
+
+  // A namespace of its own, looked up (nothing in it), then deleted: the
+  // kept reader holds it open, and the next walk, not finding it, lets go.
+  const std::string extra = lab_->Netns(1) + "-gone";
+  ASSERT_EQ(testing::RunCommand({"ip", "netns", "add", extra}).exit_code, 0);
+  struct stat st;
+  ASSERT_EQ(stat(("/run/netns/" + extra).c_str(), &st), 0);
+  v1::Connection elsewhere = want;
+  elsewhere.set_netns(st.st_ino);
+  absl::StatusOr<std::optional<v1::Connection>> none = (*source)->FindOne(elsewhere);
+  EXPECT_EQ(testing::RunCommand({"ip", "netns", "del", extra}).exit_code, 0);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ((*source)->kept_readers(), 2u);
+  (*source)->Namespaces();
+  EXPECT_EQ((*source)->kept_readers(), 1u) << "the deleted namespace's reader is kept";
+  absl::StatusOr<std::optional<v1::Connection>> again = (*source)->FindOne(want);
+  ASSERT_TRUE(again.ok() && again->has_value());
 }
 
 TEST_F(NetnsTest, NetnsThatDoesNotExistIsRefusedAtStart) {
