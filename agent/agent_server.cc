@@ -227,12 +227,14 @@ absl::Status RunAgent(const AgentConfig& config) {
     }
     if (events) {
       EventTracker::Lookup find;
+      std::function<void()> forget;
       if (multi != nullptr) {
         find = [multi](const v1::Connection& c) { return multi->FindOne(c); };
+        forget = [multi] { multi->DropReaders(); };
       } else {
         find = [live](const v1::Connection& c) { return live->FindOne(c); };
       }
-      hub = std::make_unique<WatchHub>(source.get(), watch, std::move(events), std::move(find));
+      hub = std::make_unique<WatchHub>(source.get(), watch, std::move(events), std::move(find), std::move(forget));
     } else {
       hub = std::make_unique<WatchHub>(source.get(), watch);
     }

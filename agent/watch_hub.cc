@@ -47,11 +47,12 @@ WatchHub::WatchHub(kernel::DiagSource* source, WatchOptions options)
     : source_(source), options_(options), tracker_(nullptr, nullptr), poller_([this] { RunPolling(); }) {}
 
 WatchHub::WatchHub(kernel::DiagSource* source, WatchOptions options, std::unique_ptr<kernel::BpfEventReader> events,
-                   EventTracker::Lookup find)
+                   EventTracker::Lookup find, std::function<void()> forget_lookups)
     : source_(source),
       options_(options),
       events_(std::move(events)),
       tracker_(std::move(find), [r = events_.get()](uint32_t v) { return r->ResetReason(v); }),
+      forget_lookups_(std::move(forget_lookups)),
       lost_seen_(events_->lost()),
       poller_([this] { RunEvents(); }) {}
 
@@ -318,6 +319,7 @@ void WatchHub::RunEvents() {
           tracker_.Clear();
           malloc_trim(0);
         }
+        if (forget_lookups_) forget_lookups_();
         auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || attached_; };
         mu_.Await(absl::Condition(&wake));
       }

@@ -64,9 +64,11 @@ class WatchHub {
   // A polling hub. `source` must outlive the hub.
   WatchHub(kernel::DiagSource* source, WatchOptions options);
   // A hub fed by BPF records; `find` looks one socket up by its endpoints
-  // (the time-wait check, see event_tracker.h).
+  // (the time-wait check, see event_tracker.h). `forget_lookups`, if given,
+  // is called when the last watcher has left, to let go of what `find` keeps
+  // between lookups (MultiNetnsSource holds namespaces open).
   WatchHub(kernel::DiagSource* source, WatchOptions options, std::unique_ptr<kernel::BpfEventReader> events,
-           EventTracker::Lookup find);
+           EventTracker::Lookup find, std::function<void()> forget_lookups = nullptr);
   ~WatchHub();
 
   // Registers a subscriber and returns it with the snapshot its events are
@@ -108,6 +110,7 @@ class WatchHub {
   absl::Mutex dump_mu_;  // one dump at a time
   std::unique_ptr<kernel::BpfEventReader> events_;
   EventTracker tracker_ ABSL_GUARDED_BY(mu_);
+  const std::function<void()> forget_lookups_;  // may be null
   bool attached_ ABSL_GUARDED_BY(mu_) = false;  // the BPF programs
   uint64_t attached_since_ns_ ABSL_GUARDED_BY(mu_) = 0;  // monotonic
   uint64_t lost_seen_ = 0;  // hub thread only

@@ -18,6 +18,19 @@ thread_local const std::string* t_current_name = nullptr;
 
 constexpr char kNamedDir[] = "/run/netns";
 
+// Opens a namespace file (O_CLOEXEC) and checks that it is still the
+// namespace the entry was found as; -1 when it cannot be opened or is not.
+int OpenNamespace(const NetnsEntry& e) {
+  const int fd = open(e.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_ino != e.inode) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 std::optional<uint64_t> InodeOf(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return std::nullopt;
@@ -116,9 +129,9 @@ absl::StatusOr<DumpResult> MultiNetnsSource::Dump(const DumpRequest& request, co
   DumpResult total;
   total.started = absl::Now();
   for (const NetnsEntry& e : Namespaces()) {
-    const int fd = open(e.path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = OpenNamespace(e);
     if (fd < 0) {
-      ++skipped_;  // gone since it was found
+      ++skipped_;  // gone, or its path another namespace's, since it was found
       continue;
     }
     SockDiagReader reader(fd, e.inode);
@@ -142,7 +155,7 @@ absl::StatusOr<DumpResult> MultiNetnsSource::Dump(const DumpRequest& request, co
 
 void MultiNetnsSource::ForEachNamespace(const std::function<void(const NetnsEntry&)>& fn) const {
   for (const NetnsEntry& e : Namespaces()) {
-    const int fd = open(e.path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = OpenNamespace(e);
     if (fd < 0) continue;
     absl::Status s = RunInNetns(fd, [&] { fn(e); });
     close(fd);
@@ -170,23 +183,38 @@ absl::StatusOr<std::optional<v1::Connection>> MultiNetnsSource::FindOne(const v1
     }
   }
   if (reader == nullptr) {
-    if (!known) {
+    // A path from an earlier walk may have gone stale (/proc/PID/ns/net of a
+    // pid that has exited, or that now runs in another namespace); what it
+    // opens is checked, and when it is not the namespace asked for, a fresh
+    // walk decides. Kept, a wrong reader would answer for the wrong
+    // namespace at every lookup.
+    auto walk = [&] {
+      known.reset();
       for (NetnsEntry& e : Namespaces()) {
         if (e.inode == c.netns()) known = std::move(e);
       }
-    }
-    if (!known) return std::optional<v1::Connection>();
-    const int fd = open(known->path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::optional<v1::Connection>();  // gone since it was found
+      return known ? OpenNamespace(*known) : -1;
+    };
+    int fd = known ? OpenNamespace(*known) : -1;
+    if (fd < 0) fd = walk();
+    if (fd < 0) return std::optional<v1::Connection>();  // the namespace is gone, and its sockets with it
     reader = std::make_shared<SockDiagReader>(fd, known->inode);
     name = known->name;
     absl::MutexLock lock(&mu_);
-    PruneReadersLocked(now, /*making_room=*/true);
-    readers_.emplace(known->inode, KeptReader{reader, name, now});
+    if (!readers_.contains(known->inode)) {
+      PruneReadersLocked(now, /*making_room=*/true);
+      readers_.emplace(known->inode, KeptReader{reader, name, now});
+    }
   }
   absl::StatusOr<std::optional<v1::Connection>> r = reader->FindOne(c);
   if (r.ok() && r->has_value()) (*r)->set_netns_name(name);
   return r;
+}
+
+void MultiNetnsSource::DropReaders() const {
+  absl::flat_hash_map<uint64_t, KeptReader> dropped;  // closed outside the lock
+  absl::MutexLock lock(&mu_);
+  dropped.swap(readers_);
 }
 
 void MultiNetnsSource::PruneReadersLocked(absl::Time now, bool making_room) const {

@@ -56,12 +56,15 @@ class MultiNetnsSource : public DiagSource {
   // then two system calls instead of a thread that enters the namespace.
   // Keeping them holds those namespaces open, so a reader is dropped when a
   // walk no longer finds its namespace, when a lookup finds it unused for
-  // kReaderIdle, and, past kMaxReaders, least recently used first. A quiet
-  // agent (no lookups, no dumps) may thus hold up to kMaxReaders namespaces
-  // whose processes have gone until its next lookup or dump.
+  // kReaderIdle, past kMaxReaders (least recently used first), and all of
+  // them by DropReaders. A path that no longer opens the namespace asked for
+  // (a stale /proc/PID/ns/net) is found again by a fresh walk.
   absl::StatusOr<std::optional<v1::Connection>> FindOne(const v1::Connection& c) const;
   static constexpr size_t kMaxReaders = 64;
   static constexpr absl::Duration kReaderIdle = absl::Seconds(30);
+  // Lets every kept reader go (the watch hub calls this when its last
+  // watcher leaves, after which no lookups come until the next one).
+  void DropReaders() const;
   // How many readers are kept now (for tests).
   size_t kept_readers() const;
   uint64_t skipped() const { return skipped_; }

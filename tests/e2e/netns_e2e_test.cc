@@ -2,6 +2,7 @@
 // (--all-netns, --netns): every connection tagged with its namespace, and
 // the `netns` filter term selecting one.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -179,6 +180,41 @@ TEST_F(NetnsTest, LookupsKeepAReaderPerNamespaceUntilItIsGone) {
   EXPECT_EQ((*source)->kept_readers(), 1u) << "the deleted namespace's reader is kept";
   absl::StatusOr<std::optional<v1::Connection>> again = (*source)->FindOne(want);
   ASSERT_TRUE(again.ok() && again->has_value());
+  // What the watch hub does when its last watcher leaves.
+  (*source)->DropReaders();
+  EXPECT_EQ((*source)->kept_readers(), 0u);
+}
+
+// A path found by an earlier walk can come to open another namespace (a
+// /proc/PID/ns/net whose pid was reused elsewhere); a lookup must not answer
+// from that namespace, nor keep a reader for it.
+TEST_F(NetnsTest, LookupThroughAStalePathDoesNotAnswerFromAnotherNamespace) {
+  char dir_template[] = "/tmp/tcbscope-netns-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string link = std::string(dir_template) + "/net";
+  ASSERT_EQ(symlink(("/run/netns/" + lab_->Netns(2)).c_str(), link.c_str()), 0);
+  absl::StatusOr<std::unique_ptr<kernel::MultiNetnsSource>> source =
+      kernel::MultiNetnsSource::Create({link}, /*all=*/false);
+  ASSERT_TRUE(source.ok()) << source.status();
+  std::vector<kernel::NetnsEntry> found = (*source)->Namespaces();
+  ASSERT_EQ(found.size(), 1u);
+  const uint64_t server_inode = found[0].inode;
+  // Now the path leads to host 1, where the client end is.
+  ASSERT_EQ(unlink(link.c_str()), 0);
+  ASSERT_EQ(symlink(("/run/netns/" + lab_->Netns(1)).c_str(), link.c_str()), 0);
+  v1::Connection client_end;
+  client_end.set_family(v1::FAMILY_INET);
+  client_end.set_netns(server_inode);
+  client_end.mutable_local()->set_address(Lab::V4(1));
+  client_end.mutable_local()->set_port(static_cast<uint32_t>(a_port_));
+  client_end.mutable_remote()->set_address(Lab::V4(2));
+  client_end.mutable_remote()->set_port(static_cast<uint32_t>(b_port_));
+  absl::StatusOr<std::optional<v1::Connection>> r = (*source)->FindOne(client_end);
+  unlink(link.c_str());
+  rmdir(dir_template);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->has_value()) << "answered for host 2's namespace from host 1's: " << (*r)->DebugString();
+  EXPECT_EQ((*source)->kept_readers(), 0u);
 }
 
 TEST_F(NetnsTest, NetnsThatDoesNotExistIsRefusedAtStart) {
