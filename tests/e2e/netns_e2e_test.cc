@@ -75,6 +75,19 @@ class NetnsTest : public ::testing::Test {
     }
   }
 
+  // The lab pair's client end (host 1 to host 2) as a lookup key, said to
+  // be in namespace `netns`.
+  v1::Connection ClientEnd(uint64_t netns) const {
+    v1::Connection c;
+    c.set_family(v1::FAMILY_INET);
+    c.set_netns(netns);
+    c.mutable_local()->set_address(Lab::V4(1));
+    c.mutable_local()->set_port(static_cast<uint32_t>(a_port_));
+    c.mutable_remote()->set_address(Lab::V4(2));
+    c.mutable_remote()->set_port(static_cast<uint32_t>(b_port_));
+    return c;
+  }
+
   std::unique_ptr<Lab> lab_;
   std::unique_ptr<SocketSet> sockets_;
   int a_ = -1, a_port_ = 0, b_port_ = 0;
@@ -147,13 +160,7 @@ TEST_F(NetnsTest, LookupsKeepAReaderPerNamespaceUntilItIsGone) {
     if (e.name == lab_->Netns(1)) client_inode = e.inode;
   }
   ASSERT_NE(client_inode, 0u);
-  v1::Connection want;
-  want.set_family(v1::FAMILY_INET);
-  want.set_netns(client_inode);
-  want.mutable_local()->set_address(Lab::V4(1));
-  want.mutable_local()->set_port(static_cast<uint32_t>(a_port_));
-  want.mutable_remote()->set_address(Lab::V4(2));
-  want.mutable_remote()->set_port(static_cast<uint32_t>(b_port_));
+  const v1::Connection want = ClientEnd(client_inode);
   for (int round = 0; round < 3; ++round) {
     absl::StatusOr<std::optional<v1::Connection>> found = (*source)->FindOne(want);
     ASSERT_TRUE(found.ok()) << found.status();
@@ -202,14 +209,7 @@ TEST_F(NetnsTest, LookupThroughAStalePathDoesNotAnswerFromAnotherNamespace) {
   // Now the path leads to host 1, where the client end is.
   ASSERT_EQ(unlink(link.c_str()), 0);
   ASSERT_EQ(symlink(("/run/netns/" + lab_->Netns(1)).c_str(), link.c_str()), 0);
-  v1::Connection client_end;
-  client_end.set_family(v1::FAMILY_INET);
-  client_end.set_netns(server_inode);
-  client_end.mutable_local()->set_address(Lab::V4(1));
-  client_end.mutable_local()->set_port(static_cast<uint32_t>(a_port_));
-  client_end.mutable_remote()->set_address(Lab::V4(2));
-  client_end.mutable_remote()->set_port(static_cast<uint32_t>(b_port_));
-  absl::StatusOr<std::optional<v1::Connection>> r = (*source)->FindOne(client_end);
+  absl::StatusOr<std::optional<v1::Connection>> r = (*source)->FindOne(ClientEnd(server_inode));
   unlink(link.c_str());
   rmdir(dir_template);
   ASSERT_TRUE(r.ok()) << r.status();
