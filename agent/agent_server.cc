@@ -10,16 +10,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/health_service.h"
 #include "agent/inspector_service.h"
 #include "agent/kernel/netns_source.h"
 #include "agent/kernel/replay_source.h"
 #include "agent/kernel/sock_diag_reader.h"
 #include "agent/log.h"
 #include "agent/prober.h"
+#include "agent/unary_loop.h"
 #include "agent/watch_hub.h"
 #include "common/ip_address.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/grpcpp.h"
 
 #ifndef TCBSCOPE_VERSION
@@ -36,6 +37,58 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view 
   ss << in.rdbuf();
   return ss.str();
 }
+
+// A started server and the thread of its UnaryLoop. Stop (or the destructor,
+// on any early return) ends them in the order UnaryLoop requires; the health
+// service goes NOT_SERVING first, so its watchers hear it before the end.
+class RunningServer {
+ public:
+  // Builds and starts the server with a UnaryLoop that `serve` adds its
+  // methods to. Null when the server did not start.
+  static std::unique_ptr<RunningServer> Start(grpc::ServerBuilder& builder, HealthService* health,
+                                              const std::function<void(UnaryLoop*)>& serve) {
+    auto r = std::unique_ptr<RunningServer>(new RunningServer(health));
+    r->cq_ = builder.AddCompletionQueue();
+    r->loop_ = std::make_unique<UnaryLoop>(r->cq_.get());
+    serve(r->loop_.get());
+    r->server_ = builder.BuildAndStart();
+    if (r->server_ == nullptr) {
+      // Nothing was asked for on the queue; it only needs shutting down.
+      r->cq_->Shutdown();
+      void* tag;
+      bool ok;
+      while (r->cq_->Next(&tag, &ok)) {
+      }
+      return nullptr;
+    }
+    r->thread_ = std::thread([loop = r->loop_.get()] { loop->Run(); });
+    return r;
+  }
+
+  // Calls in progress get until `deadline`, then are cancelled.
+  void Stop(std::chrono::system_clock::time_point deadline) {
+    if (stopped_) return;
+    stopped_ = true;
+    health_->Shutdown();
+    loop_->BeginShutdown();
+    server_->Shutdown(deadline);
+    loop_->EndShutdown();
+    thread_.join();
+    server_->Wait();
+  }
+
+  ~RunningServer() { Stop(std::chrono::system_clock::now()); }
+
+ private:
+  explicit RunningServer(HealthService* health) : health_(health) {}
+
+  HealthService* const health_;
+  std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  std::unique_ptr<UnaryLoop> loop_;
+  std::unique_ptr<grpc::Server> server_;
+  std::thread thread_;
+  bool stopped_ = false;
+};
 
 }  // namespace
 
@@ -276,12 +329,15 @@ absl::Status RunAgent(const AgentConfig& config) {
                                              : absl::StrCat("probe: on, to ", absl::StrJoin(config.probe_allow, ", ")));
   }
   InspectorService service(source.get(), options);
-  grpc::EnableDefaultHealthCheckService(true);
+  // Not gRPC's built-in health service: it would start gRPC's callback
+  // threads (proto/grpc/health/v1/health.proto).
+  HealthService health_service;
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(config.listen, creds, &bound_port);
   builder.RegisterService(&service);
+  builder.RegisterService(&health_service);
   builder.SetMaxSendMessageSize(64 << 20);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes));  // requests are small
   // No gRPC thread quota: the sync server refuses calls with "thread pool
@@ -298,30 +354,34 @@ absl::Status RunAgent(const AgentConfig& config) {
   // One listening socket: with SO_REUSEPORT gRPC opens several, and with
   // port 0 they end up on different ports, one of them unreported.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // One completion queue and one polling thread: by default the sync server
-  // keeps a queue per core and several pollers, and a call's events bounce
-  // between those threads; the context switches were the largest part of
-  // the agent's CPU for a short call (handlers still get threads of their
-  // own, so streams run concurrently as before).
+  // The synchronous methods' calls wait on one queue for one thread: by
+  // default the sync server keeps a queue per core and several threads.
+  // That queue does not poll (the UnaryLoop's thread is the server's one
+  // poller, see unary_loop.h); handlers still get threads of their own, so
+  // streams run concurrently as before.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 1);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<RunningServer> server = RunningServer::Start(builder, &health_service, [&](UnaryLoop* loop) {
+    service.ServeOn(loop);
+    health_service.ServeOn(loop);
+  });
   if (!server || bound_port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen,
                                                " (address in use, or not an address of this host?)"));
   }
   // Health only, in plaintext: it says SERVING or not, nothing about sockets.
-  std::unique_ptr<grpc::Server> health;
+  HealthService health_only;
+  std::unique_ptr<RunningServer> health;
   if (!config.health_listen.empty()) {
     grpc::ServerBuilder hb;
+    hb.RegisterService(&health_only);
     int health_port = 0;
     hb.AddListeningPort(config.health_listen, grpc::InsecureServerCredentials(), &health_port);
     hb.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     hb.SetMaxReceiveMessageSize(1024);
-    health = hb.BuildAndStart();
+    health = RunningServer::Start(hb, &health_only, [&](UnaryLoop* loop) { health_only.ServeOn(loop); });
     if (!health || health_port == 0) {
-      server->Shutdown();
       return absl::UnavailableError(absl::StrCat("cannot listen on ", config.health_listen, " (--health-listen)"));
     }
     Log(LogLevel::kInfo, absl::StrCat("health only, plaintext, on ", config.health_listen));
@@ -333,7 +393,6 @@ absl::Status RunAgent(const AgentConfig& config) {
       out << bound_port << "\n";
     }
     if (rename(tmp.c_str(), config.port_file.c_str()) != 0) {
-      server->Shutdown();
       return absl::UnavailableError(absl::StrCat("--port-file ", config.port_file, ": cannot write"));
     }
   }
@@ -347,12 +406,9 @@ absl::Status RunAgent(const AgentConfig& config) {
   sigwait(&sigs, &sig);
   Log(LogLevel::kInfo, absl::StrCat("signal ", sig, ": shutting down"));
   // Streams in progress get a moment to finish, then are cancelled.
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  server->Wait();
-  if (health) {
-    health->Shutdown();
-    health->Wait();
-  }
+  health_only.Shutdown();  // the kubelet hears it while streams finish
+  server->Stop(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (health) health->Stop(std::chrono::system_clock::now());
   Log(LogLevel::kInfo, "stopped");
   return absl::OkStatus();
 }

@@ -48,14 +48,23 @@ InspectorService::InspectorService(kernel::DiagSource* source, ServiceOptions op
                  grpc::ServerSplitStreamer<v1::ListConnectionsRequest, grpc::ByteBuffer>* stream) {
             return StreamListConnections(context, stream);
           }));
-  MarkMethodCallback(MethodIndex("GetHostInfo"),
-                     new grpc::internal::CallbackUnaryHandler<v1::GetHostInfoRequest, v1::HostInfo>(
-                         [this](grpc::CallbackServerContext* context, const v1::GetHostInfoRequest*,
-                                v1::HostInfo* response) {
-                           grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-                           reactor->Finish(AnswerHostInfo(context, response));
-                           return reactor;
-                         }));
+}
+
+void InspectorService::ServeOn(UnaryLoop* loop) {
+  loop->Add<v1::GetHostInfoRequest, v1::HostInfo>(
+      [this](grpc::ServerContext* context, v1::GetHostInfoRequest* request,
+             grpc::ServerAsyncResponseWriter<v1::HostInfo>* responder, grpc::ServerCompletionQueue* cq,
+             void* tag) { RequestGetHostInfo(context, request, responder, cq, cq, tag); },
+      [this](grpc::ServerContext* context, const v1::GetHostInfoRequest&, v1::HostInfo* response) {
+        return AnswerHostInfo(context, response);
+      });
+  loop->Add<v1::GetCountersRequest, v1::Counters>(
+      [this](grpc::ServerContext* context, v1::GetCountersRequest* request,
+             grpc::ServerAsyncResponseWriter<v1::Counters>* responder, grpc::ServerCompletionQueue* cq,
+             void* tag) { RequestGetCounters(context, request, responder, cq, cq, tag); },
+      [this](grpc::ServerContext* context, const v1::GetCountersRequest&, v1::Counters* response) {
+        return AnswerCounters(context, response);
+      });
 }
 
 grpc::Status InspectorService::Authorize(const grpc::ServerContextBase* context) const {
@@ -272,8 +281,7 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
   return grpc::Status::OK;
 }
 
-grpc::Status InspectorService::GetCounters(grpc::ServerContext* context, const v1::GetCountersRequest*,
-                                           v1::Counters* response) {
+grpc::Status InspectorService::AnswerCounters(const grpc::ServerContextBase* context, v1::Counters* response) {
   Slot slot(&calls_, options_.max_calls);
   if (grpc::Status s = Admit(context, &slot, "calls"); !s.ok()) return s;
   if (options_.replay) {

@@ -17,6 +17,7 @@
 #include "agent/kernel/netns_source.h"
 #include "agent/prober.h"
 #include "agent/snapshot_streamer.h"
+#include "agent/unary_loop.h"
 #include "agent/watch_hub.h"
 #include "tcbscope/v1/inspector.grpc.pb.h"
 
@@ -48,15 +49,19 @@ struct ServiceOptions {
   absl::Duration heartbeat = absl::Seconds(5);  // a watch stream's longest silence
 };
 
-class InspectorService final : public v1::Inspector::Service {
+// GetHostInfo and GetCounters are asynchronous methods, answered on a
+// UnaryLoop (they never block); the others are synchronous.
+class InspectorService final
+    : public v1::Inspector::WithAsyncMethod_GetHostInfo<v1::Inspector::WithAsyncMethod_GetCounters<v1::Inspector::Service>> {
  public:
   // `source` must outlive the service.
   InspectorService(kernel::DiagSource* source, ServiceOptions options);
 
-  // Answers GetHostInfo, a callback method (see the constructor): it never
-  // blocks, and answering on the thread that read the request saves the
-  // hand-off to a sync worker — most of the agent's CPU for a short call.
+  // Registers GetHostInfo and GetCounters with `loop`. REQUIRES: before
+  // loop->Run.
+  void ServeOn(UnaryLoop* loop);
   grpc::Status AnswerHostInfo(const grpc::ServerContextBase* context, v1::HostInfo* response);
+  grpc::Status AnswerCounters(const grpc::ServerContextBase* context, v1::Counters* response);
   // ListConnections is registered by hand (see the constructor) to write
   // each batch as bytes it encoded itself: gRPC's path for a message sizes
   // it twice (ByteSizeLong, then again inside SerializeToZeroCopyStream),
@@ -66,8 +71,6 @@ class InspectorService final : public v1::Inspector::Service {
                                      grpc::ServerSplitStreamer<v1::ListConnectionsRequest, grpc::ByteBuffer>* stream);
   grpc::Status WatchConnections(grpc::ServerContext* context, const v1::WatchConnectionsRequest* request,
                                 grpc::ServerWriter<v1::WatchEvent>* writer) override;
-  grpc::Status GetCounters(grpc::ServerContext* context, const v1::GetCountersRequest* request,
-                           v1::Counters* response) override;
   grpc::Status Probe(grpc::ServerContext* context, const v1::ProbeRequest* request,
                      v1::ProbeResult* response) override;
 

@@ -2,14 +2,18 @@
 // reflection good enough for grpcurl to list the services, fetch their
 // descriptors and call a method knowing nothing but what reflection said,
 // and ListConnections' field mask on the live kernel.
+#include <dirent.h>
+
+#include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/dynamic_message.h"
-#include "grpc_clients/health_client.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc_clients/reflection_client.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -55,6 +59,45 @@ TEST_F(GrpcServicesTest, HealthServiceSaysServing) {
   grpc::health::v1::HealthCheckResponse resp;
   ASSERT_TRUE(stub->Check(&ctx, req, &resp).ok());
   EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  grpc::ClientContext unknown_ctx;
+  req.set_service("no.such.Service");
+  EXPECT_EQ(stub->Check(&unknown_ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  // The agent's own health service: reflection can describe it too.
+  refl::ServerReflectionRequest sym;
+  sym.set_file_containing_symbol("grpc.health.v1.Health");
+  EXPECT_GT(Ask(sym).file_descriptor_response().file_descriptor_proto_size(), 0);
+}
+
+// The short calls are answered on the agent's one polling thread. Any use of
+// gRPC's callback API in the agent (a callback method, gRPC's built-in
+// health service) starts gRPC's "nexting_thread"s, which pass the poller's
+// role to each other at every network event: 17 context switches per
+// GetHostInfo instead of 5 (docs/performance.md).
+TEST_F(GrpcServicesTest, NoCallbackThreadsAfterShortCalls) {
+  auto inspector = v1::Inspector::NewStub(channel_);
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext info_ctx, counters_ctx, health_ctx;
+    v1::HostInfo info;
+    ASSERT_TRUE(inspector->GetHostInfo(&info_ctx, v1::GetHostInfoRequest(), &info).ok());
+    v1::Counters counters;
+    ASSERT_TRUE(inspector->GetCounters(&counters_ctx, v1::GetCountersRequest(), &counters).ok());
+    grpc::health::v1::HealthCheckResponse resp;
+    ASSERT_TRUE(health->Check(&health_ctx, grpc::health::v1::HealthCheckRequest(), &resp).ok());
+  }
+  const std::string tasks = absl::StrCat("/proc/", agent_.pid(), "/task");
+  DIR* dir = opendir(tasks.c_str());
+  ASSERT_NE(dir, nullptr);
+  std::vector<std::string> names;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream comm(absl::StrCat(tasks, "/", e->d_name, "/comm"));
+    std::string name;
+    if (std::getline(comm, name)) names.push_back(name);
+  }
+  closedir(dir);
+  EXPECT_GT(names.size(), 1u);
+  for (const std::string& n : names) EXPECT_NE(n, "nexting_thread");
 }
 
 TEST_F(GrpcServicesTest, ReflectionListsDescribesAndLetsAGenericClientCall) {

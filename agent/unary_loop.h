@@ -1,0 +1,151 @@
+// Answers short unary calls on one thread that drives a server completion
+// queue: the methods whose answer never blocks (GetHostInfo, GetCounters,
+// the health check).
+//
+// Why not gRPC's other two ways: the synchronous server hands each call to a
+// worker and starts a new polling thread to replace it, and gRPC 1.51's
+// callback API runs at least two threads on one queue that pass the poller's
+// role to each other at every network event (17 context switches for one
+// GetHostInfo on its own connection). A queue with one thread that polls and
+// answers costs 5, and when this loop is the only queue a server polls, its
+// synchronous methods' queue stops polling too (docs/design-notes.md, "One
+// polling thread").
+//
+// Use: build the server with the queue from ServerBuilder::AddCompletionQueue,
+// mark each method asynchronous in its service, Add it here, start the server,
+// then call Run on a thread of the caller's. To stop, in this order:
+// BeginShutdown (no call is asked for after it), Server::Shutdown (which
+// returns once every call taken has been answered, since this thread keeps
+// answering), EndShutdown, then join that thread: Run returns when the queue
+// is drained, and the queue may then be destroyed.
+//
+// Thread-safety: Add before Run; BeginShutdown from any thread; the calls'
+// answers run on Run's thread, one at a time.
+#ifndef TCBSCOPE_AGENT_UNARY_LOOP_H_
+#define TCBSCOPE_AGENT_UNARY_LOOP_H_
+
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/grpcpp.h"
+
+namespace tcbscope {
+
+class UnaryLoop {
+ public:
+  // Asks gRPC for the next call of one method, as the generated
+  // Request<Method> does: (context, request, responder, queue, tag).
+  template <class Request, class Response>
+  using Ask = std::function<void(grpc::ServerContext*, Request*, grpc::ServerAsyncResponseWriter<Response>*,
+                                 grpc::ServerCompletionQueue*, void*)>;
+  // Computes one call's answer. Must not block: every other call waits.
+  template <class Request, class Response>
+  using Answer = std::function<grpc::Status(grpc::ServerContext*, const Request&, Response*)>;
+
+  // `cq` must outlive Run.
+  explicit UnaryLoop(grpc::ServerCompletionQueue* cq) : cq_(cq) {}
+  UnaryLoop(const UnaryLoop&) = delete;
+  UnaryLoop& operator=(const UnaryLoop&) = delete;
+  ~UnaryLoop() = default;
+
+  // REQUIRES: Run has not started.
+  template <class Request, class Response>
+  void Add(Ask<Request, Response> ask, Answer<Request, Response> answer) {
+    methods_.push_back(std::make_unique<TypedMethod<Request, Response>>(std::move(ask), std::move(answer)));
+  }
+
+  // Serves until EndShutdown, then drains the queue.
+  // REQUIRES: the server was started; called once.
+  void Run();
+
+  // No more calls are asked for after this returns; the ones asked for
+  // already end when the server shuts down.
+  void BeginShutdown();
+  // Shuts the queue down. REQUIRES: BeginShutdown, then Server::Shutdown,
+  // have returned.
+  void EndShutdown() { cq_->Shutdown(); }
+
+ private:
+  // One call in flight: asked for, then answered. Its address is the tag of
+  // both operations.
+  class Call {
+   public:
+    virtual ~Call() = default;
+    // The operation tagged with this call completed. Returns false when the
+    // call is over (the loop then deletes it).
+    virtual bool Proceed(UnaryLoop* loop, bool ok) = 0;
+  };
+  class Method {
+   public:
+    virtual ~Method() = default;
+    // A new Call, asked for on `cq`.
+    virtual Call* AskNext(grpc::ServerCompletionQueue* cq) = 0;
+  };
+  template <class Request, class Response>
+  class TypedMethod;
+  template <class Request, class Response>
+  class TypedCall;
+
+  // Asks for the next call of `method` unless shutting down.
+  void AskNext(Method* method);
+
+  grpc::ServerCompletionQueue* const cq_;
+  std::vector<std::unique_ptr<Method>> methods_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+template <class Request, class Response>
+class UnaryLoop::TypedCall final : public Call {
+ public:
+  explicit TypedCall(TypedMethod<Request, Response>* method) : method_(method), responder_(&context_) {}
+
+  bool Proceed(UnaryLoop* loop, bool ok) override {
+    if (answered_ || !ok) return false;  // answered, or the server shut down before a call came
+    loop->AskNext(method_);              // the next caller must not wait for this answer to be sent
+    answered_ = true;
+    grpc::Status status = method_->answer_(&context_, request_, &response_);
+    if (status.ok()) {
+      responder_.Finish(response_, status, this);
+    } else {
+      responder_.FinishWithError(status, this);
+    }
+    return true;
+  }
+
+  void Ask(grpc::ServerCompletionQueue* cq) { method_->ask_(&context_, &request_, &responder_, cq, this); }
+
+ private:
+  TypedMethod<Request, Response>* const method_;
+  grpc::ServerContext context_;
+  Request request_;
+  Response response_;
+  grpc::ServerAsyncResponseWriter<Response> responder_;
+  bool answered_ = false;
+};
+
+template <class Request, class Response>
+class UnaryLoop::TypedMethod final : public Method {
+ public:
+  TypedMethod(Ask<Request, Response> ask, Answer<Request, Response> answer)
+      : ask_(std::move(ask)), answer_(std::move(answer)) {}
+
+  Call* AskNext(grpc::ServerCompletionQueue* cq) override {
+    auto* call = new TypedCall<Request, Response>(this);
+    call->Ask(cq);
+    return call;
+  }
+
+ private:
+  friend class TypedCall<Request, Response>;
+  const Ask<Request, Response> ask_;
+  const Answer<Request, Response> answer_;
+};
+
+}  // namespace tcbscope
+
+#endif  // TCBSCOPE_AGENT_UNARY_LOOP_H_
