@@ -161,23 +161,34 @@ absl::Status AgentClient::GetHostInfo(v1::HostInfo* out) {
   return Convert(stub_->GetHostInfo(&ctx, v1::GetHostInfoRequest(), out));
 }
 
-void AgentClient::StartGetHostInfo(v1::HostInfo* out, std::function<void(absl::Status)> done) {
-  struct Call {
-    grpc::ClientContext ctx;
-    v1::GetHostInfoRequest request;
-    std::function<void(absl::Status)> done;
+void AgentClient::StartGetHostInfo(v1::HostInfo* out, CompletionThread* completions,
+                                   std::function<void(absl::Status)> done) {
+  class Call final : public CompletionThread::Tag {
+   public:
+    Call(const AgentClient* client, std::function<void(absl::Status)> done) : client_(client), done_(std::move(done)) {
+      client_->Prepare(&context_);
+    }
+    void Start(v1::Inspector::Stub* stub, v1::HostInfo* out, grpc::CompletionQueue* cq) {
+      reader_ = stub->AsyncGetHostInfo(&context_, v1::GetHostInfoRequest(), cq);
+      reader_->Finish(out, &status_, this);
+    }
+    void Done(bool) override {
+      // The call is gone before the caller hears of it: after `done` the
+      // caller may destroy the client, or exit.
+      absl::Status status = client_->Convert(status_);
+      std::function<void(absl::Status)> done = std::move(done_);
+      delete this;
+      done(std::move(status));
+    }
+
+   private:
+    const AgentClient* const client_;
+    std::function<void(absl::Status)> done_;
+    grpc::ClientContext context_;
+    grpc::Status status_;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<v1::HostInfo>> reader_;
   };
-  auto* call = new Call;
-  call->done = std::move(done);
-  Prepare(&call->ctx);
-  stub_->async()->GetHostInfo(&call->ctx, &call->request, out, [this, call](grpc::Status s) {
-    // The call is gone before the caller hears of it: after `done` the
-    // caller may destroy this client, or exit.
-    absl::Status status = Convert(s);
-    std::function<void(absl::Status)> done = std::move(call->done);
-    delete call;
-    done(std::move(status));
-  });
+  (new Call(this, std::move(done)))->Start(stub_.get(), out, completions->cq());
 }
 
 absl::Status AgentClient::GetCounters(v1::Counters* out) {

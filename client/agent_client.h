@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "client/client_config.h"
+#include "client/completion_thread.h"
 #include "common/ip_address.h"
 #include "tcbscope/client/encoded_batch.pb.h"
 #include "tcbscope/v1/inspector.grpc.pb.h"
@@ -43,11 +44,12 @@ class AgentClient {
   static absl::StatusOr<std::unique_ptr<AgentClient>> Create(const HostPort& host, const ClientOptions& options);
 
   absl::Status GetHostInfo(v1::HostInfo* out);
-  // Starts GetHostInfo and returns at once; `done` runs once, on a gRPC
-  // thread, when the call has ended; this client must not be destroyed
-  // before, and may be once `done` has been called. `out` must outlive the
-  // call. Many hosts' calls in flight need no thread of the caller's each.
-  void StartGetHostInfo(v1::HostInfo* out, std::function<void(absl::Status)> done);
+  // Starts GetHostInfo and returns at once; `done` runs once, on
+  // `completions`' thread, when the call has ended; this client must not be
+  // destroyed before, and may be once `done` has been called. `out` and
+  // `completions` must outlive the call. Many hosts' calls in flight need no
+  // thread of the caller's each.
+  void StartGetHostInfo(v1::HostInfo* out, CompletionThread* completions, std::function<void(absl::Status)> done);
   // Reads the whole stream into `out` (connections, capture time, interrupted).
   // With `on_batch`, each batch is handed to it as it arrives instead, and
   // `out` gets everything but the connections. A batch (and all in it) lives

@@ -40,15 +40,19 @@ class InfoCommand : public Command {
     v1::InfoResult result;
     std::vector<absl::Status> statuses(hosts.size());
     for (const HostPort& h : hosts) result.add_hosts()->set_host(h.ToString());
-    // The calls are started from this thread and completed on gRPC's: a
+    // The calls are started from this thread and completed on one other: a
     // thread per host cost the CLI more than the calls themselves
     // (docs/performance.md).
-    StartOnEachHost(
-        hosts, global.client,
-        [&](size_t i, AgentClient& client, std::function<void(absl::Status)> done) {
-          client.StartGetHostInfo(result.mutable_hosts(static_cast<int>(i))->mutable_info(), std::move(done));
-        },
-        &statuses);
+    {
+      CompletionThread completions;
+      StartOnEachHost(
+          hosts, global.client,
+          [&](size_t i, AgentClient& client, std::function<void(absl::Status)> done) {
+            client.StartGetHostInfo(result.mutable_hosts(static_cast<int>(i))->mutable_info(), &completions,
+                                    std::move(done));
+          },
+          &statuses);
+    }
     for (size_t i = 0; i < hosts.size(); ++i) {
       if (statuses[i].ok()) continue;
       v1::HostInfoResult* r = result.mutable_hosts(static_cast<int>(i));

@@ -237,6 +237,30 @@ TEST_F(ListE2eTest, OneUnreachableHostDoesNotHideTheOthers) {
   EXPECT_NE(t.out.find(absl::StrCat(agent_.address(), " ESTAB")), std::string::npos) << t.out;
 }
 
+// info's calls all complete on one thread: forty at once, one of them to a
+// port nobody listens on, each lands in its own host's slot.
+TEST_F(ListE2eTest, InfoOfManyHostsWithOneDown) {
+  std::vector<std::string> args = {"info"};
+  for (int i = 0; i < 40; ++i) args.push_back(i == 17 ? "127.0.0.1:1" : agent_.address());
+  args.insert(args.end(), {"-o", "json", "--timeout", "5s"});
+  CommandResult r = Cli(args);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  v1::InfoResult result;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &result).ok()) << r.out;
+  ASSERT_EQ(result.hosts_size(), 40);
+  for (int i = 0; i < 40; ++i) {
+    if (i == 17) {
+      EXPECT_EQ(result.hosts(i).host(), "127.0.0.1:1");
+      EXPECT_EQ(result.hosts(i).error().code(), "UNAVAILABLE");
+      EXPECT_FALSE(result.hosts(i).has_info());
+    } else {
+      EXPECT_FALSE(result.hosts(i).has_error()) << i;
+      EXPECT_FALSE(result.hosts(i).info().boot_id().empty()) << i;
+    }
+  }
+  EXPECT_NE(r.err.find("127.0.0.1:1"), std::string::npos) << r.err;
+}
+
 TEST_F(ListE2eTest, InfoAndCounters) {
   CommandResult r = Cli({"info", agent_.address(), "-o", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
