@@ -54,6 +54,7 @@ class RunningServer {
     r->server_ = builder.BuildAndStart();
     if (r->server_ == nullptr) {
       // Nothing was asked for on the queue; it only needs shutting down.
+      r->stopped_ = true;
       r->cq_->Shutdown();
       void* tag;
       bool ok;

@@ -45,16 +45,18 @@ grpc::Status HealthService::Watch(grpc::ServerContext* context, const HealthChec
                                   grpc::ServerWriter<HealthCheckResponse>* writer) {
   struct Count {
     std::atomic<uint32_t>* n;
-    explicit Count(std::atomic<uint32_t>* c) : n(c) { n->fetch_add(1); }
+    explicit Count(std::atomic<uint32_t>* c) : n(c), before(n->fetch_add(1)) {}
     ~Count() { n->fetch_sub(1); }
+    uint32_t before;
   } count(&watchers_);
-  if (watchers_.load() > max_watchers_) {
+  if (count.before >= max_watchers_) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         absl::StrCat("too many health watches at once (at most ", max_watchers_, ")"));
   }
   HealthCheckResponse response;
   response.set_status(StatusOf(request->service()));
   if (!writer->Write(response)) return grpc::Status::OK;  // the caller left
+  if (response.status() == HealthCheckResponse::NOT_SERVING) return grpc::Status::OK;  // came after Shutdown
   // The status changes once at most (to NOT_SERVING); the caller leaving is
   // only seen by asking, so the wait wakes each second to ask.
   while (!context->IsCancelled()) {

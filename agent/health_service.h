@@ -5,9 +5,10 @@
 // Known services: "" (the agent as a whole) and tcbscope.v1.Inspector. Both
 // are SERVING from construction until Shutdown, then NOT_SERVING. Check of
 // any other name is NOT_FOUND; Watch of one sends SERVICE_UNKNOWN and waits,
-// as the protocol asks. A Watch stream ends when its caller leaves, within a
-// second, or at Shutdown, after it has sent NOT_SERVING. Watch streams are
-// bounded (a thread each): past the bound, RESOURCE_EXHAUSTED.
+// as the protocol asks. A Watch stream ends when its caller leaves (seen
+// within a second) or at Shutdown, after sending NOT_SERVING for a known
+// service. Watch streams are bounded (a thread each): past the bound,
+// RESOURCE_EXHAUSTED.
 //
 // Thread-safe.
 #ifndef TCBSCOPE_AGENT_HEALTH_SERVICE_H_

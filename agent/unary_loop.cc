@@ -12,6 +12,22 @@ void UnaryLoop::AskNext(Method* method) {
   method->AskNext(cq_);
 }
 
+bool UnaryLoop::FinishUnlessDown(absl::FunctionRef<void()> finish) {
+  absl::MutexLock lock(&mu_);
+  if (queue_down_) return false;
+  finish();
+  return true;
+}
+
+void UnaryLoop::EndShutdown() {
+  // Under the lock: an answer is either started before the queue goes down
+  // (and then completes, cancelled, before Next says the queue is empty) or
+  // not at all.
+  absl::MutexLock lock(&mu_);
+  queue_down_ = true;
+  cq_->Shutdown();
+}
+
 void UnaryLoop::BeginShutdown() {
   absl::MutexLock lock(&mu_);
   stopping_ = true;

@@ -14,10 +14,11 @@
 // Use: build the server with the queue from ServerBuilder::AddCompletionQueue,
 // mark each method asynchronous in its service, Add it here, start the server,
 // then call Run on a thread of the caller's. To stop, in this order:
-// BeginShutdown (no call is asked for after it), Server::Shutdown (which
-// returns once every call taken has been answered, since this thread keeps
-// answering), EndShutdown, then join that thread: Run returns when the queue
-// is drained, and the queue may then be destroyed.
+// BeginShutdown (no call is asked for after it), Server::Shutdown,
+// EndShutdown, then join that thread: Run returns when the queue is drained,
+// and the queue may then be destroyed. Server::Shutdown may return while a
+// call taken is not yet answered (a forced cancel closes its connection);
+// such a call is dropped, never answered on the shut-down queue.
 //
 // Thread-safety: Add before Run; BeginShutdown from any thread; the calls'
 // answers run on Run's thread, one at a time.
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 
@@ -67,7 +69,7 @@ class UnaryLoop {
   void BeginShutdown();
   // Shuts the queue down. REQUIRES: BeginShutdown, then Server::Shutdown,
   // have returned.
-  void EndShutdown() { cq_->Shutdown(); }
+  void EndShutdown();
 
  private:
   // One call in flight: asked for, then answered. Its address is the tag of
@@ -92,11 +94,15 @@ class UnaryLoop {
 
   // Asks for the next call of `method` unless shutting down.
   void AskNext(Method* method);
+  // Runs `finish` (which starts an operation on the queue) unless the queue
+  // is shut down; false if it is.
+  bool FinishUnlessDown(absl::FunctionRef<void()> finish);
 
   grpc::ServerCompletionQueue* const cq_;
   std::vector<std::unique_ptr<Method>> methods_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool queue_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 template <class Request, class Response>
@@ -109,12 +115,14 @@ class UnaryLoop::TypedCall final : public Call {
     loop->AskNext(method_);              // the next caller must not wait for this answer to be sent
     answered_ = true;
     grpc::Status status = method_->answer_(&context_, request_, &response_);
-    if (status.ok()) {
-      responder_.Finish(response_, status, this);
-    } else {
-      responder_.FinishWithError(status, this);
-    }
-    return true;
+    // Dropped if the queue went down meanwhile: deleting the call cancels it.
+    return loop->FinishUnlessDown([&] {
+      if (status.ok()) {
+        responder_.Finish(response_, status, this);
+      } else {
+        responder_.FinishWithError(status, this);
+      }
+    });
   }
 
   void Ask(grpc::ServerCompletionQueue* cq) { method_->ask_(&context_, &request_, &responder_, cq, this); }

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "agent/health_service.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -144,6 +146,60 @@ TEST(UnaryLoopTest, StopsWithCallsInFlight) {
   stop = true;
   for (auto& t : callers) t.join();
   EXPECT_EQ(other.load(), 0);
+}
+
+// A forced shutdown (deadline now) while the loop's thread is still working
+// on one answer and another call waits in the queue: the server's Shutdown
+// may return before either is answered, and then the queue goes down. The
+// answers must be dropped, not started on the shut-down queue (gRPC would
+// abort the process).
+TEST(UnaryLoopTest, AnswersStillPendingWhenTheQueueGoesDownAreDropped) {
+  Health::WithAsyncMethod_Check<Health::Service> service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::ServerCompletionQueue> cq = builder.AddCompletionQueue();
+  UnaryLoop loop(cq.get());
+  absl::Notification first_in, release;
+  std::atomic<int> answers{0};
+  loop.Add<HealthCheckRequest, HealthCheckResponse>(
+      [&](grpc::ServerContext* ctx, HealthCheckRequest* req, grpc::ServerAsyncResponseWriter<HealthCheckResponse>* w,
+          grpc::ServerCompletionQueue* q, void* tag) { service.RequestCheck(ctx, req, w, q, q, tag); },
+      [&](grpc::ServerContext*, const HealthCheckRequest&, HealthCheckResponse* resp) {
+        if (answers++ == 0) {
+          first_in.Notify();
+          release.WaitForNotification();
+        }
+        resp->set_status(HealthCheckResponse::SERVING);
+        return grpc::Status::OK;
+      });
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto run = std::async(std::launch::async, [&] { loop.Run(); });
+  auto stub = Health::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  auto call = [&] {
+    HealthCheckResponse resp;
+    Check(*stub, "", &resp);
+  };
+  std::thread a(call);
+  ASSERT_TRUE(first_in.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  std::thread b(call);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // b's call taken, waiting in the queue
+  // Released a second from now, in case the server's Shutdown waits for it.
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    release.Notify();
+  });
+  loop.BeginShutdown();
+  server->Shutdown(std::chrono::system_clock::now());
+  loop.EndShutdown();
+  EXPECT_EQ(run.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  server->Wait();
+  releaser.join();
+  a.join();
+  b.join();
 }
 
 TEST(UnaryLoopTest, ShutdownBeforeAnyCallEndsRun) {

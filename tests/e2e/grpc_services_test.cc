@@ -68,6 +68,24 @@ TEST_F(GrpcServicesTest, HealthServiceSaysServing) {
   EXPECT_GT(Ask(sym).file_descriptor_response().file_descriptor_proto_size(), 0);
 }
 
+// An address in use is one line and exit status 1, for the main port and for
+// --health-listen's (the main server, already started, is then stopped).
+TEST(AgentStartTest, AnAddressInUseIsAnErrorNotACrash) {
+  testing::SocketSet sockets;
+  int held_fd = -1;
+  const int held = sockets.Listen("127.0.0.1", 1, &held_fd);
+  ASSERT_GT(held, 0);
+  const std::string in_use = absl::StrCat("127.0.0.1:", held);
+  testing::CommandResult main_port =
+      testing::RunCommand({testing::AgentBinary(), "--listen", in_use, "--seq", "off"}, 30000);
+  EXPECT_EQ(main_port.exit_code, 1) << main_port.err;
+  EXPECT_NE(main_port.err.find("cannot listen on " + in_use), std::string::npos) << main_port.err;
+  testing::CommandResult health_port = testing::RunCommand(
+      {testing::AgentBinary(), "--listen", "127.0.0.1:0", "--seq", "off", "--health-listen", in_use}, 30000);
+  EXPECT_EQ(health_port.exit_code, 1) << health_port.err;
+  EXPECT_NE(health_port.err.find("(--health-listen)"), std::string::npos) << health_port.err;
+}
+
 // The short calls are answered on the agent's one polling thread. Any use of
 // gRPC's callback API in the agent (a callback method, gRPC's built-in
 // health service) starts gRPC's "nexting_thread"s, which pass the poller's
