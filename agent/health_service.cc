@@ -12,13 +12,10 @@ using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
 void HealthService::ServeOn(UnaryLoop* loop) {
-  loop->Add<HealthCheckRequest, HealthCheckResponse>(
-      [this](grpc::ServerContext* context, HealthCheckRequest* request,
-             grpc::ServerAsyncResponseWriter<HealthCheckResponse>* responder, grpc::ServerCompletionQueue* cq,
-             void* tag) { RequestCheck(context, request, responder, cq, cq, tag); },
-      [this](grpc::ServerContext*, const HealthCheckRequest& request, HealthCheckResponse* response) {
-        return Answer(request, response);
-      });
+  loop->Add(this, &HealthService::RequestCheck,
+            [this](grpc::ServerContext*, const HealthCheckRequest& request, HealthCheckResponse* response) {
+              return Answer(request, response);
+            });
 }
 
 void HealthService::Shutdown() {

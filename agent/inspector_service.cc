@@ -51,20 +51,14 @@ InspectorService::InspectorService(kernel::DiagSource* source, ServiceOptions op
 }
 
 void InspectorService::ServeOn(UnaryLoop* loop) {
-  loop->Add<v1::GetHostInfoRequest, v1::HostInfo>(
-      [this](grpc::ServerContext* context, v1::GetHostInfoRequest* request,
-             grpc::ServerAsyncResponseWriter<v1::HostInfo>* responder, grpc::ServerCompletionQueue* cq,
-             void* tag) { RequestGetHostInfo(context, request, responder, cq, cq, tag); },
-      [this](grpc::ServerContext* context, const v1::GetHostInfoRequest&, v1::HostInfo* response) {
-        return AnswerHostInfo(context, response);
-      });
-  loop->Add<v1::GetCountersRequest, v1::Counters>(
-      [this](grpc::ServerContext* context, v1::GetCountersRequest* request,
-             grpc::ServerAsyncResponseWriter<v1::Counters>* responder, grpc::ServerCompletionQueue* cq,
-             void* tag) { RequestGetCounters(context, request, responder, cq, cq, tag); },
-      [this](grpc::ServerContext* context, const v1::GetCountersRequest&, v1::Counters* response) {
-        return AnswerCounters(context, response);
-      });
+  loop->Add(this, &InspectorService::RequestGetHostInfo,
+            [this](grpc::ServerContext* context, const v1::GetHostInfoRequest&, v1::HostInfo* response) {
+              return AnswerHostInfo(context, response);
+            });
+  loop->Add(this, &InspectorService::RequestGetCounters,
+            [this](grpc::ServerContext* context, const v1::GetCountersRequest&, v1::Counters* response) {
+              return AnswerCounters(context, response);
+            });
 }
 
 grpc::Status InspectorService::Authorize(const grpc::ServerContextBase* context) const {

@@ -39,11 +39,6 @@ namespace tcbscope {
 
 class UnaryLoop {
  public:
-  // Asks gRPC for the next call of one method, as the generated
-  // Request<Method> does: (context, request, responder, queue, tag).
-  template <class Request, class Response>
-  using Ask = std::function<void(grpc::ServerContext*, Request*, grpc::ServerAsyncResponseWriter<Response>*,
-                                 grpc::ServerCompletionQueue*, void*)>;
   // Computes one call's answer. Must not block: every other call waits.
   template <class Request, class Response>
   using Answer = std::function<grpc::Status(grpc::ServerContext*, const Request&, Response*)>;
@@ -54,10 +49,22 @@ class UnaryLoop {
   UnaryLoop& operator=(const UnaryLoop&) = delete;
   ~UnaryLoop() = default;
 
+  // Serves one method, marked asynchronous in `service` by the generated
+  // WithAsyncMethod_<Method>: `request` is that class's Request<Method>,
+  // which the loop calls with its queue for both the call and its
+  // notification. `answer` converts to Answer<Request, Response>.
   // REQUIRES: Run has not started.
-  template <class Request, class Response>
-  void Add(Ask<Request, Response> ask, Answer<Request, Response> answer) {
-    methods_.push_back(std::make_unique<TypedMethod<Request, Response>>(std::move(ask), std::move(answer)));
+  template <class Service, class Base, class Request, class Response, class AnswerFn>
+  void Add(Service* service,
+           void (Base::*request)(grpc::ServerContext*, Request*, grpc::ServerAsyncResponseWriter<Response>*,
+                                 grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
+           AnswerFn answer) {
+    Ask<Request, Response> ask = [service, request](grpc::ServerContext* context, Request* req,
+                                                    grpc::ServerAsyncResponseWriter<Response>* responder,
+                                                    grpc::ServerCompletionQueue* cq,
+                                                    void* tag) { (service->*request)(context, req, responder, cq, cq, tag); };
+    methods_.push_back(std::make_unique<TypedMethod<Request, Response>>(
+        std::move(ask), Answer<Request, Response>(std::move(answer))));
   }
 
   // Serves until EndShutdown, then drains the queue.
@@ -72,6 +79,12 @@ class UnaryLoop {
   void EndShutdown();
 
  private:
+  // Asks gRPC for the next call of one method: (context, request, responder,
+  // queue, tag).
+  template <class Request, class Response>
+  using Ask = std::function<void(grpc::ServerContext*, Request*, grpc::ServerAsyncResponseWriter<Response>*,
+                                 grpc::ServerCompletionQueue*, void*)>;
+
   // One call in flight: asked for, then answered. Its address is the tag of
   // both operations.
   class Call {

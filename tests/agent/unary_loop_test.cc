@@ -163,9 +163,7 @@ TEST(UnaryLoopTest, AnswersStillPendingWhenTheQueueGoesDownAreDropped) {
   UnaryLoop loop(cq.get());
   absl::Notification first_in, release;
   std::atomic<int> answers{0};
-  loop.Add<HealthCheckRequest, HealthCheckResponse>(
-      [&](grpc::ServerContext* ctx, HealthCheckRequest* req, grpc::ServerAsyncResponseWriter<HealthCheckResponse>* w,
-          grpc::ServerCompletionQueue* q, void* tag) { service.RequestCheck(ctx, req, w, q, q, tag); },
+  loop.Add(&service, &Health::WithAsyncMethod_Check<Health::Service>::RequestCheck,
       [&](grpc::ServerContext*, const HealthCheckRequest&, HealthCheckResponse* resp) {
         if (answers++ == 0) {
           first_in.Notify();
