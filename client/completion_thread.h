@@ -3,8 +3,8 @@
 //
 // Why not gRPC's callback API: in gRPC 1.51 its first use starts at least two
 // threads on one queue, and they hand the poller's role to each other at
-// every network event. One thread that polls and completes costs the CLI a
-// fifth less CPU per host in a fan-out (docs/performance.md).
+// every network event. With one thread that polls and completes, a 32-host
+// `info` took 18% less of the CLI's CPU (docs/performance.md).
 //
 // Thread-safety: cq() may be used from any thread; each Tag's Done runs on
 // the queue's thread, one at a time, so it must not block.
