@@ -352,17 +352,27 @@ absl::Status RunAgent(const AgentConfig& config) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  // No BDP probe: it sizes the window for data this end receives, and the
+  // agent receives only small requests. With it, every request's DATA frame
+  // drew a PING, and its ACK a wakeup: 12% of the CPU of a GetHostInfo on
+  // a new connection (docs/performance.md). The client's probe, which sizes
+  // the window a large listing streams into, is the client's.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   // One listening socket: with SO_REUSEPORT gRPC opens several, and with
   // port 0 they end up on different ports, one of them unreported.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // The synchronous methods' calls wait on one queue for one thread: by
-  // default the sync server keeps a queue per core and several threads.
-  // That queue does not poll (the UnaryLoop's thread is the server's one
-  // poller, see unary_loop.h); handlers still get threads of their own, so
-  // streams run concurrently as before.
+  // The synchronous methods' calls wait on one queue: by default the sync
+  // server keeps a queue per core and several threads. That queue does not
+  // poll (the UnaryLoop's thread is the server's one poller, see
+  // unary_loop.h); handlers still get threads of their own, so streams run
+  // concurrently as before. Two threads may wait on it: a thread that takes
+  // a call leaves one waiting, so none is started, and it returns to wait
+  // afterwards instead of ending. With one, every ListConnections started a
+  // thread and ended one. A queue that does not poll wakes one waiter per
+  // call, not both.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 2);
   std::unique_ptr<RunningServer> server = RunningServer::Start(builder, &health_service, [&](UnaryLoop* loop) {
     service.ServeOn(loop);
     health_service.ServeOn(loop);
@@ -380,6 +390,7 @@ absl::Status RunAgent(const AgentConfig& config) {
     int health_port = 0;
     hb.AddListeningPort(config.health_listen, grpc::InsecureServerCredentials(), &health_port);
     hb.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    hb.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);  // as above
     hb.SetMaxReceiveMessageSize(1024);
     health = RunningServer::Start(hb, &health_only, [&](UnaryLoop* loop) { health_only.ServeOn(loop); });
     if (!health || health_port == 0) {

@@ -91,7 +91,7 @@ grpc::Status InspectorService::Admit(const grpc::ServerContextBase* context, Slo
 grpc::Status InspectorService::AnswerHostInfo(const grpc::ServerContextBase* context, v1::HostInfo* response) {
   Slot slot(&calls_, options_.max_calls);
   if (grpc::Status s = Admit(context, &slot, "calls"); !s.ok()) return s;
-  absl::Status s = kernel::ReadHostFacts(response);
+  absl::Status s = host_facts_.Read(response);
   if (!s.ok()) return ToGrpcStatus(s);
   response->set_agent_version(options_.version);
   response->set_source(source_->Describe());

@@ -1,6 +1,7 @@
 // The Inspector gRPC service: translates RPCs into reads of a DiagSource and
 // the host's /proc, and errors into gRPC status codes. Holds no per-call
-// state, so it is safe for gRPC's thread pool to call concurrently.
+// state (the host's addresses are kept between calls, under a lock), so it
+// is safe for gRPC's thread pool to call concurrently.
 #ifndef TCBSCOPE_AGENT_INSPECTOR_SERVICE_H_
 #define TCBSCOPE_AGENT_INSPECTOR_SERVICE_H_
 
@@ -14,6 +15,7 @@
 #include "agent/dump_turns.h"
 #include "agent/kernel/bpf_programs.h"
 #include "agent/kernel/diag_source.h"
+#include "agent/kernel/host_facts.h"
 #include "agent/kernel/netns_source.h"
 #include "agent/prober.h"
 #include "agent/snapshot_streamer.h"
@@ -97,6 +99,8 @@ class InspectorService final
   kernel::DiagSource* source_;
   const ServiceOptions options_;
   DumpTurns turns_;
+  // Made with the service, so in the agent's own namespace (host_facts.h).
+  kernel::HostFacts host_facts_;
 };
 
 // absl::Status → grpc::Status, keeping the code and message.

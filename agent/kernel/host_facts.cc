@@ -1,8 +1,11 @@
 #include "agent/kernel/host_facts.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ifaddrs.h>
+#include <libmnl/libmnl.h>
 #include <linux/if_packet.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/utsname.h>
@@ -59,51 +62,110 @@ const std::string& BootId() {
   return *id;
 }
 
+// Every IPv4 and IPv6 address of the calling thread's namespace, with its
+// interface's name and index. False (and none) if they cannot be listed.
+bool ReadAddresses(google::protobuf::RepeatedPtrField<v1::InterfaceAddress>* out) {
+  out->Clear();
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) != 0) return false;
+  // getifaddrs lists each link once as an AF_PACKET entry that carries its
+  // index: looking the index up by name (if_nametoindex) costs a socket and
+  // an ioctl per address. A name with no such entry (an IPv4 alias label
+  // like "eth0:1") is still looked up.
+  absl::flat_hash_map<absl::string_view, int> index_of;
+  for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr != nullptr && i->ifa_addr->sa_family == AF_PACKET && i->ifa_name != nullptr) {
+      index_of.emplace(i->ifa_name, reinterpret_cast<const sockaddr_ll*>(i->ifa_addr)->sll_ifindex);
+    }
+  }
+  for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_name == nullptr) continue;
+    IpAddress a;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      a = IpAddress::V4(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr));
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      a = IpAddress::V6(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr));
+    } else {
+      continue;
+    }
+    v1::InterfaceAddress* ia = out->Add();
+    ia->set_interface(i->ifa_name);
+    auto it = index_of.find(i->ifa_name);
+    ia->set_ifindex(it != index_of.end() ? static_cast<uint32_t>(it->second) : if_nametoindex(i->ifa_name));
+    ia->set_address(a.ToString());
+    ia->set_prefix_len(PrefixLength(i->ifa_netmask));
+  }
+  freeifaddrs(ifs);
+  return true;
+}
+
 }  // namespace
 
-absl::Status ReadHostFacts(v1::HostInfo* out) {
+HostFacts::HostFacts() {
+  absl::MutexLock l(&mu_);
+  Subscribe();
+}
+
+HostFacts::~HostFacts() {
+  absl::MutexLock l(&mu_);
+  if (changes_ != nullptr) mnl_socket_close(changes_);
+}
+
+void HostFacts::Subscribe() {
+  if (changes_ != nullptr) mnl_socket_close(changes_);
+  changes_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (changes_ == nullptr) return;
+  if (mnl_socket_bind(changes_, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, MNL_SOCKET_AUTOPID) < 0) {
+    mnl_socket_close(changes_);
+    changes_ = nullptr;
+  }
+}
+
+bool HostFacts::Stale() {
+  if (changes_ == nullptr) {
+    Subscribe();
+    return true;
+  }
+  // Any datagram, an overflow (ENOBUFS: announcements were lost) or an
+  // unexpected error means the addresses may have changed; only an empty
+  // queue means they have not.
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  ssize_t n;
+  do {
+    n = mnl_socket_recvfrom(changes_, buf, sizeof(buf));
+  } while (n < 0 && errno == EINTR);
+  const bool quiet = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  if (!quiet) Subscribe();
+  return !quiet || !have_addresses_;
+}
+
+absl::Status HostFacts::Read(v1::HostInfo* out) {
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) == 0) out->set_hostname(host);
   if (!BootId().empty()) out->set_boot_id(BootId());
   utsname u;
   if (uname(&u) == 0) out->set_kernel_release(u.release);
-
-  ifaddrs* ifs = nullptr;
-  if (getifaddrs(&ifs) == 0) {
-    // getifaddrs lists each link once as an AF_PACKET entry that carries its
-    // index: looking the index up by name (if_nametoindex) costs a socket and
-    // an ioctl per address. A name with no such entry (an IPv4 alias label
-    // like "eth0:1") is still looked up.
-    absl::flat_hash_map<absl::string_view, int> index_of;
-    for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
-      if (i->ifa_addr != nullptr && i->ifa_addr->sa_family == AF_PACKET && i->ifa_name != nullptr) {
-        index_of.emplace(i->ifa_name, reinterpret_cast<const sockaddr_ll*>(i->ifa_addr)->sll_ifindex);
-      }
+  {
+    absl::MutexLock l(&mu_);
+    // Checked before reading: a change made during the read is announced
+    // after this check, so the next call reads again.
+    if (Stale()) {
+      // A failed listing is reported empty and not kept: the next call tries again.
+      have_addresses_ = ReadAddresses(&addresses_);
+      ++address_reads_;
     }
-    for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
-      if (i->ifa_addr == nullptr || i->ifa_name == nullptr) continue;
-      IpAddress a;
-      if (i->ifa_addr->sa_family == AF_INET) {
-        a = IpAddress::V4(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr));
-      } else if (i->ifa_addr->sa_family == AF_INET6) {
-        a = IpAddress::V6(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr));
-      } else {
-        continue;
-      }
-      v1::InterfaceAddress* ia = out->add_addresses();
-      ia->set_interface(i->ifa_name);
-      auto it = index_of.find(i->ifa_name);
-      ia->set_ifindex(it != index_of.end() ? static_cast<uint32_t>(it->second) : if_nametoindex(i->ifa_name));
-      ia->set_address(a.ToString());
-      ia->set_prefix_len(PrefixLength(i->ifa_netmask));
-    }
-    freeifaddrs(ifs);
+    *out->mutable_addresses() = addresses_;
   }
   timespec mono;
   clock_gettime(CLOCK_MONOTONIC, &mono);
   ToTimestamp(absl::Now(), out->mutable_realtime());
   out->set_monotonic_ns(static_cast<uint64_t>(mono.tv_sec) * 1000000000ull + static_cast<uint64_t>(mono.tv_nsec));
   return absl::OkStatus();
+}
+
+int HostFacts::address_reads() const {
+  absl::MutexLock l(&mu_);
+  return address_reads_;
 }
 
 absl::Status ReadCounters(const std::string& proc_net, v1::Counters* out) {

@@ -6,14 +6,53 @@
 
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "tcbscope/v1/inspector.pb.h"
+
+struct mnl_socket;
 
 namespace tcbscope::kernel {
 
-// hostname, boot_id, kernel_release, addresses, realtime and monotonic clock.
-// Capabilities, version and source are the caller's to set.
-absl::Status ReadHostFacts(v1::HostInfo* out);
+// The facts GetHostInfo reports. The interface addresses are kept between
+// calls and read again only after the kernel has announced a change to a
+// link or an address (rtnetlink's link and address groups, joined by a
+// non-blocking socket that each call checks): the dump of every link and
+// address was about a sixth of the agent's CPU per GetHostInfo. Where that
+// socket cannot be opened, every call reads them.
+//
+// Thread-safe. The addresses are those of the network namespace the object
+// was constructed in. REQUIRES: Read is called only from threads in that
+// namespace (the agent's own threads, not the ones that enter others).
+class HostFacts {
+ public:
+  HostFacts();
+  ~HostFacts();
+  HostFacts(const HostFacts&) = delete;
+  HostFacts& operator=(const HostFacts&) = delete;
+
+  // hostname, boot_id, kernel_release, addresses, realtime and monotonic
+  // clock. Capabilities, version and source are the caller's to set.
+  absl::Status Read(v1::HostInfo* out);
+
+  // How many times the addresses have been read from the kernel.
+  int address_reads() const;
+
+ private:
+  // True when the addresses must be read again: none kept yet, a change
+  // announced since the last read, or no way to hear of changes. Reopens
+  // the socket after an announcement, which discards the rest of the queue
+  // in one step, however long it grew.
+  bool Stale() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Subscribe() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  mnl_socket* changes_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool have_addresses_ ABSL_GUARDED_BY(mu_) = false;
+  google::protobuf::RepeatedPtrField<v1::InterfaceAddress> addresses_ ABSL_GUARDED_BY(mu_);
+  int address_reads_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 // Reads `proc_net`/snmp and `proc_net`/netstat (normally "/proc/net", i.e. the
 // calling thread's namespace) into groups, with the capture time. Unavailable

@@ -1,5 +1,6 @@
-// ReadHostFacts against the live system: it must agree with what libc's own
-// lookups say, one by one.
+// HostFacts against the live system: it must agree with what libc's own
+// lookups say, one by one. (That it reads the addresses again after a
+// change, and only then, is in netns_e2e_test: it needs a namespace.)
 #include "agent/kernel/host_facts.h"
 
 #include <ifaddrs.h>
@@ -22,8 +23,9 @@ TEST(HostFactsTest, BootIdIsTheKernelsAndStaysTheSame) {
   std::stringstream text;
   text << in.rdbuf();
   v1::HostInfo first, second;
-  ASSERT_TRUE(ReadHostFacts(&first).ok());
-  ASSERT_TRUE(ReadHostFacts(&second).ok());
+  HostFacts facts;
+  ASSERT_TRUE(facts.Read(&first).ok());
+  ASSERT_TRUE(facts.Read(&second).ok());
   EXPECT_EQ(first.boot_id(), std::string(absl::StripAsciiWhitespace(text.str())));
   EXPECT_EQ(second.boot_id(), first.boot_id());
 }
@@ -32,7 +34,7 @@ TEST(HostFactsTest, BootIdIsTheKernelsAndStaysTheSame) {
 // tests may add or remove interfaces meanwhile: one gone since is passed over).
 TEST(HostFactsTest, AddressesCarryTheirInterfacesIndex) {
   v1::HostInfo info;
-  ASSERT_TRUE(ReadHostFacts(&info).ok());
+  ASSERT_TRUE(HostFacts().Read(&info).ok());
   int checked = 0;
   for (const v1::InterfaceAddress& a : info.addresses()) {
     EXPECT_FALSE(a.address().empty());

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/kernel/host_facts.h"
 #include "agent/kernel/netns_source.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -222,6 +223,52 @@ TEST_F(NetnsTest, NetnsThatDoesNotExistIsRefusedAtStart) {
       testing::RunCommand({testing::AgentBinary(), "--listen", "127.0.0.1:0", "--netns", "tcbscope-no-such-ns"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("tcbscope-no-such-ns"), std::string::npos) << r.err;
+}
+
+// GetHostInfo's addresses are kept between calls: a call with nothing
+// changed reads none from the kernel, and the first call after an address
+// was added or removed reads them again and reports the change.
+TEST(HostFactsNetnsTest, AddressesAreReadAgainAfterAChangeAndOnlyThen) {
+  const std::string why = Lab::Unavailable();
+  if (!why.empty()) GTEST_SKIP() << "namespace tests skipped: " << why;
+  Lab lab(1);
+  ASSERT_TRUE(lab.ok()) << lab.error();
+  auto has = [](const v1::HostInfo& info, const std::string& address) {
+    for (const v1::InterfaceAddress& a : info.addresses()) {
+      if (a.address() == address) return true;
+    }
+    return false;
+  };
+  auto ip = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"ip"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    testing::CommandResult r = lab.RunIn(1, argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  };
+  const std::string added = "198.51.100.201";
+  ASSERT_TRUE(InNetns(lab.Netns(1), [&] {
+    kernel::HostFacts facts;
+    v1::HostInfo first, second, with, without;
+    ASSERT_TRUE(facts.Read(&first).ok());
+    EXPECT_TRUE(has(first, Lab::V4(1)));
+    EXPECT_FALSE(has(first, added));
+    EXPECT_EQ(facts.address_reads(), 1);
+    ASSERT_TRUE(facts.Read(&second).ok());
+    EXPECT_EQ(facts.address_reads(), 1) << "nothing changed, yet the addresses were read again";
+    EXPECT_EQ(second.addresses_size(), first.addresses_size());
+    EXPECT_TRUE(has(second, Lab::V4(1)));
+
+    ip({"addr", "add", added + "/32", "dev", "veth0"});
+    ASSERT_TRUE(facts.Read(&with).ok());
+    EXPECT_TRUE(has(with, added));
+    EXPECT_EQ(facts.address_reads(), 2);
+
+    ip({"addr", "del", added + "/32", "dev", "veth0"});
+    ASSERT_TRUE(facts.Read(&without).ok());
+    EXPECT_FALSE(has(without, added));
+    EXPECT_TRUE(has(without, Lab::V4(1)));
+    EXPECT_EQ(facts.address_reads(), 3);
+  }));
 }
 
 }  // namespace
