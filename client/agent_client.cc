@@ -239,19 +239,20 @@ class ReusedArena {
   google::protobuf::Arena arena_;
 };
 
-// One ListConnections stream, read on gRPC's callback threads: each batch
-// (the API's ConnectionBatch or the client's encoded view of it) goes to
-// `on_batch`, and the next read starts only when that returns. Deletes itself
-// when the call has ended, then runs `done` with the call's status.
+// One ListConnections stream's reading, whichever thread reads it: each
+// batch (the API's ConnectionBatch or the client's encoded view of it) goes to
+// `on_batch`, and the next read starts only when that returns. The drivers
+// below delete it when the call has ended, then run `done` with the call's
+// status.
 template <typename Batch>
-class BatchReader : public grpc::ClientReadReactor<Batch> {
+class BatchStream {
  public:
-  // `batch` is the message each read fills: owned by the reader unless it
+  // `batch` is the message each read fills: owned by the stream unless it
   // lives on an arena (`owned` false). With `reused`, each read gets a fresh
   // batch from it instead (and `batch` is null).
-  BatchReader(const v1::ListConnectionsRequest& request, Batch* batch, bool owned, v1::HostConnections* out,
+  BatchStream(const v1::ListConnectionsRequest& request, Batch* batch, bool owned, v1::HostConnections* out,
               std::function<void(Batch*)> on_batch, std::function<absl::Status(const grpc::Status&)> convert,
-              std::function<void(absl::Status)> done, std::unique_ptr<ReusedArena> reused = nullptr)
+              std::function<void(absl::Status)> done, std::unique_ptr<ReusedArena> reused)
       : request_(request),
         reused_(std::move(reused)),
         batch_(reused_ ? reused_->Fresh<Batch>() : batch),
@@ -260,26 +261,24 @@ class BatchReader : public grpc::ClientReadReactor<Batch> {
         on_batch_(std::move(on_batch)),
         convert_(std::move(convert)),
         done_(std::move(done)) {}
+  virtual ~BatchStream() = default;
 
   grpc::ClientContext* context() { return &ctx_; }
   const v1::ListConnectionsRequest* request() const { return &request_; }
 
-  void Start() {
-    this->StartRead(batch_);
-    this->StartCall();
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return;  // the stream has ended; OnDone follows
+ protected:
+  // Where the next read goes.
+  Batch* batch() { return batch_; }
+  // A read has filled batch(): hands it on.
+  void Take() {
     if (!out_->has_captured_at()) *out_->mutable_captured_at() = batch_->captured_at();
     if (batch_->dump_interrupted()) out_->set_dump_interrupted(true);
     saw_last_ = batch_->last();
     on_batch_(batch_);
     if (reused_) batch_ = reused_->Fresh<Batch>();
-    this->StartRead(batch_);
   }
-
-  void OnDone(const grpc::Status& s) override {
+  // The call has ended with `s`: deletes this, then tells the caller.
+  void End(const grpc::Status& s) {
     absl::Status status = convert_(s);
     if (status.ok() && !saw_last_) status = absl::DataLossError("the agent ended the stream before the last batch");
     // Gone before the caller hears: after `done` it may destroy the client.
@@ -301,6 +300,67 @@ class BatchReader : public grpc::ClientReadReactor<Batch> {
   bool saw_last_ = false;  // read and written by one read at a time
 };
 
+// A stream read on gRPC's callback threads.
+template <typename Batch>
+class CallbackBatchReader final : public grpc::ClientReadReactor<Batch>, public BatchStream<Batch> {
+ public:
+  using BatchStream<Batch>::BatchStream;
+
+  void Start() {
+    this->StartRead(this->batch());
+    this->StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream has ended; OnDone follows
+    this->Take();
+    this->StartRead(this->batch());
+  }
+  void OnDone(const grpc::Status& s) override { this->End(s); }
+};
+
+// A stream read on a CompletionThread: the call's start, each read and its
+// end are completions on that thread's queue, taken one at a time.
+template <typename Batch>
+class QueuedBatchReader final : public CompletionThread::Tag, public BatchStream<Batch> {
+ public:
+  using BatchStream<Batch>::BatchStream;
+
+  // `prepare` creates the call on `cq` without starting it: the start's
+  // completion may run on the queue's thread before a call that started
+  // itself had been stored here.
+  void Start(const std::function<grpc::ClientAsyncReader<Batch>*(grpc::CompletionQueue*)>& prepare,
+             grpc::CompletionQueue* cq) {
+    reader_.reset(prepare(cq));
+    reader_->StartCall(this);
+  }
+  void Done(bool ok) override {
+    switch (step_) {
+      case Step::kStarting:
+      case Step::kReading:
+        if (step_ == Step::kReading && ok) this->Take();
+        if (ok) {
+          step_ = Step::kReading;
+          reader_->Read(this->batch(), this);
+        } else {
+          // Not started, or no more to read: the status says which.
+          step_ = Step::kFinishing;
+          reader_->Finish(&status_, this);
+        }
+        return;
+      case Step::kFinishing:
+        reader_.reset();
+        this->End(status_);
+        return;
+    }
+  }
+
+ private:
+  enum class Step { kStarting, kReading, kFinishing };
+  Step step_ = Step::kStarting;
+  std::unique_ptr<grpc::ClientAsyncReader<Batch>> reader_;
+  grpc::Status status_;
+};
+
 // Runs `start(done)` and waits for its `done`: a blocking call made of a
 // callback one.
 absl::Status Wait(const std::function<void(std::function<void(absl::Status)>)>& start) {
@@ -318,17 +378,20 @@ absl::Status Wait(const std::function<void(std::function<void(absl::Status)>)>& 
 
 void AgentClient::StartListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                        std::function<void(v1::ConnectionBatch*)> on_batch,
-                                       std::function<void(absl::Status)> done) {
+                                       std::function<void(absl::Status)> done, CompletionThread* completions) {
   auto convert = [this](const grpc::Status& s) { return Convert(s); };
-  BatchReader<v1::ConnectionBatch>* reader;
+  v1::ConnectionBatch* batch = nullptr;
+  bool owned = false;
+  std::unique_ptr<ReusedArena> reused;
+  std::function<void(v1::ConnectionBatch*)> take;
   if (on_batch) {
-    reader = new BatchReader<v1::ConnectionBatch>(request, nullptr, false, out, std::move(on_batch), convert,
-                                                  std::move(done), std::make_unique<ReusedArena>());
+    reused = std::make_unique<ReusedArena>();
+    take = std::move(on_batch);
   } else {
     // Move, not copy: 100k connections make copying visible. The batch is
     // parsed on `out`'s arena (if any), so both fields are on the same arena
     // (or both on the heap), which is what the unsafe variants require.
-    auto move_out = [out, moved = std::vector<v1::Connection*>()](v1::ConnectionBatch* b) mutable {
+    take = [out, moved = std::vector<v1::Connection*>()](v1::ConnectionBatch* b) mutable {
       auto* conns = b->mutable_connections();
       auto* dst = out->mutable_connections();
       moved.resize(static_cast<size_t>(conns->size()));
@@ -337,10 +400,22 @@ void AgentClient::StartListConnections(const v1::ListConnectionsRequest& request
       for (v1::Connection* c : moved) dst->UnsafeArenaAddAllocated(c);
     };
     google::protobuf::Arena* arena = out->GetArena();
-    reader = new BatchReader<v1::ConnectionBatch>(request,
-                                                  google::protobuf::Arena::CreateMessage<v1::ConnectionBatch>(arena),
-                                                  arena == nullptr, out, std::move(move_out), convert, std::move(done));
+    batch = google::protobuf::Arena::CreateMessage<v1::ConnectionBatch>(arena);
+    owned = arena == nullptr;
   }
+  if (completions != nullptr) {
+    auto* reader = new QueuedBatchReader<v1::ConnectionBatch>(request, batch, owned, out, std::move(take), convert,
+                                                              std::move(done), std::move(reused));
+    Prepare(reader->context());
+    reader->Start(
+        [&](grpc::CompletionQueue* cq) {
+          return stub_->PrepareAsyncListConnections(reader->context(), *reader->request(), cq).release();
+        },
+        completions->cq());
+    return;
+  }
+  auto* reader = new CallbackBatchReader<v1::ConnectionBatch>(request, batch, owned, out, std::move(take), convert,
+                                                              std::move(done), std::move(reused));
   Prepare(reader->context());
   stub_->async()->ListConnections(reader->context(), reader->request(), reader);
   reader->Start();
@@ -348,15 +423,28 @@ void AgentClient::StartListConnections(const v1::ListConnectionsRequest& request
 
 void AgentClient::StartListConnectionsEncoded(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                               std::function<void(client::EncodedConnectionBatch*)> on_batch,
-                                              std::function<void(absl::Status)> done) {
-  auto* reader = new BatchReader<client::EncodedConnectionBatch>(
-      request, new client::EncodedConnectionBatch, true, out, std::move(on_batch),
-      [this](const grpc::Status& s) { return Convert(s); }, std::move(done));
-  Prepare(reader->context());
-  // The method the generated stub calls, read as the encoded view. The call
-  // is made before this returns, so the method may be a local.
+                                              std::function<void(absl::Status)> done, CompletionThread* completions) {
+  auto convert = [this](const grpc::Status& s) { return Convert(s); };
+  // The method the generated stub calls, read as the encoded view. gRPC
+  // keeps a pointer to the name for the call's life, so the name is static;
+  // the call is made before this returns, so the RpcMethod may be a local.
   static const std::string kMethod = absl::StrCat("/", v1::Inspector::service_full_name(), "/ListConnections");
   const grpc::internal::RpcMethod method(kMethod.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING);
+  if (completions != nullptr) {
+    auto* reader = new QueuedBatchReader<client::EncodedConnectionBatch>(
+        request, new client::EncodedConnectionBatch, true, out, std::move(on_batch), convert, std::move(done), nullptr);
+    Prepare(reader->context());
+    reader->Start(
+        [&](grpc::CompletionQueue* cq) {
+          return grpc::internal::ClientAsyncReaderFactory<client::EncodedConnectionBatch>::Create(
+              channel_.get(), cq, method, reader->context(), *reader->request(), /*start=*/false, nullptr);
+        },
+        completions->cq());
+    return;
+  }
+  auto* reader = new CallbackBatchReader<client::EncodedConnectionBatch>(
+      request, new client::EncodedConnectionBatch, true, out, std::move(on_batch), convert, std::move(done), nullptr);
+  Prepare(reader->context());
   grpc::internal::ClientCallbackReaderFactory<client::EncodedConnectionBatch>::Create(
       channel_.get(), method, reader->context(), reader->request(), reader);
   reader->Start();

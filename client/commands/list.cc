@@ -1,4 +1,5 @@
 // tcbscope list HOST... [FILTER]: a remote `ss -t`.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,10 +53,14 @@ class ListCommand : public Command {
     // JSON is rendered while the batches arrive (see ConnectionsJson).
     std::vector<JsonText> host_json(n);
     for (size_t i = 0; i < n; ++i) result.add_hosts()->set_host(hf->hosts[i].ToString());
-    // The calls are started from this thread and read on gRPC's, as for info;
-    // JSON is rendered on one pool of threads for all hosts while the batches
-    // arrive, and each host's result is finished here once every call has
-    // ended (a gRPC thread must not wait for the rendering).
+    // The calls are started from this thread. Several hosts' streams are read
+    // on one other, as info's calls are (a CompletionThread: gRPC's callback
+    // threads cost more per host); one host's on gRPC's two callback threads,
+    // where a 100k-row table is formatted on one while the other reads
+    // (on one thread, 5% more wall: docs/performance.md). JSON is rendered on
+    // one pool of threads for all hosts while the batches arrive, and each
+    // host's result is finished here once every call has ended (a reading
+    // thread must not wait for the rendering).
     // A table's rows are formatted as each batch arrives, on the thread that
     // read it, and the batch's memory is then reused for the next one: the
     // formatting overlaps the agent's dump, and a 100k listing is held as its
@@ -75,35 +80,40 @@ class ListCommand : public Command {
       absl::StatusOr<std::string> head = StreamedHostHead(result.hosts(0));
       if (head.ok()) stream_head = absl::StrCat("{\"hosts\":[", *head);
     }
-    StartOnEachHost(
-        hf->hosts, global.client,
-        [&](size_t i, AgentClient& client, std::function<void(absl::Status)> done) {
-          v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
-          if (!json) {
-            rows[i] = std::make_unique<HostRows>(Columns(n > 1));
-            client.StartListConnections(
-                request, hc,
-                [this, r = rows[i].get(), hc, many = n > 1](v1::ConnectionBatch* b) {
-                  AddRows(*b, hc->host(), many, r);
-                },
-                std::move(done));
-            return;
-          }
-          renderings[i] = std::make_unique<ConnectionsJson>(pool.get());
-          if (i == 0 && !stream_head.empty()) {
-            renderings[0]->StreamTo([&](JsonText text) {
-              if (!stream_head.empty()) {
-                write_failed |= fwrite(stream_head.data(), 1, stream_head.size(), io.out) != stream_head.size();
-                stream_head.clear();
-              }
-              write_failed |= !text.WriteTo(io.out);
-            });
-          }
-          client.StartListConnectionsEncoded(
-              request, hc, [r = renderings[i].get()](client::EncodedConnectionBatch* b) { r->Add(b); },
-              std::move(done));
-        },
-        &statuses);
+    {
+      std::optional<CompletionThread> completions;
+      if (n > 1) completions.emplace();
+      CompletionThread* const reader = completions ? &*completions : nullptr;
+      StartOnEachHost(
+          hf->hosts, global.client,
+          [&](size_t i, AgentClient& client, std::function<void(absl::Status)> done) {
+            v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
+            if (!json) {
+              rows[i] = std::make_unique<HostRows>(Columns(n > 1));
+              client.StartListConnections(
+                  request, hc,
+                  [this, r = rows[i].get(), hc, many = n > 1](v1::ConnectionBatch* b) {
+                    AddRows(*b, hc->host(), many, r);
+                  },
+                  std::move(done), reader);
+              return;
+            }
+            renderings[i] = std::make_unique<ConnectionsJson>(pool.get());
+            if (i == 0 && !stream_head.empty()) {
+              renderings[0]->StreamTo([&](JsonText text) {
+                if (!stream_head.empty()) {
+                  write_failed |= fwrite(stream_head.data(), 1, stream_head.size(), io.out) != stream_head.size();
+                  stream_head.clear();
+                }
+                write_failed |= !text.WriteTo(io.out);
+              });
+            }
+            client.StartListConnectionsEncoded(
+                request, hc, [r = renderings[i].get()](client::EncodedConnectionBatch* b) { r->Add(b); },
+                std::move(done), reader);
+          },
+          &statuses);
+    }
     bool head_written = false;
     for (size_t i = 0; i < n; ++i) {
       v1::HostConnections* hc = result.mutable_hosts(static_cast<int>(i));
