@@ -106,18 +106,11 @@ HostFacts::HostFacts() {
   Subscribe();
 }
 
-HostFacts::~HostFacts() {
-  absl::MutexLock l(&mu_);
-  if (changes_ != nullptr) mnl_socket_close(changes_);
-}
-
 void HostFacts::Subscribe() {
-  if (changes_ != nullptr) mnl_socket_close(changes_);
-  changes_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (changes_ == nullptr) return;
-  if (mnl_socket_bind(changes_, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, MNL_SOCKET_AUTOPID) < 0) {
-    mnl_socket_close(changes_);
-    changes_ = nullptr;
+  changes_.reset(mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  if (changes_ != nullptr &&
+      mnl_socket_bind(changes_.get(), RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, MNL_SOCKET_AUTOPID) < 0) {
+    changes_.reset();
   }
 }
 
@@ -132,7 +125,7 @@ bool HostFacts::Stale() {
   char buf[MNL_SOCKET_BUFFER_SIZE];
   ssize_t n;
   do {
-    n = mnl_socket_recvfrom(changes_, buf, sizeof(buf));
+    n = mnl_socket_recvfrom(changes_.get(), buf, sizeof(buf));
   } while (n < 0 && errno == EINTR);
   const bool quiet = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   if (!quiet) Subscribe();

@@ -9,9 +9,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "agent/kernel/mnl_socket.h"
 #include "tcbscope/v1/inspector.pb.h"
-
-struct mnl_socket;
 
 namespace tcbscope::kernel {
 
@@ -28,7 +27,6 @@ namespace tcbscope::kernel {
 class HostFacts {
  public:
   HostFacts();
-  ~HostFacts();
   HostFacts(const HostFacts&) = delete;
   HostFacts& operator=(const HostFacts&) = delete;
 
@@ -48,7 +46,7 @@ class HostFacts {
   void Subscribe() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
-  mnl_socket* changes_ ABSL_GUARDED_BY(mu_) = nullptr;
+  MnlSocket changes_ ABSL_GUARDED_BY(mu_);
   bool have_addresses_ ABSL_GUARDED_BY(mu_) = false;
   google::protobuf::RepeatedPtrField<v1::InterfaceAddress> addresses_ ABSL_GUARDED_BY(mu_);
   int address_reads_ ABSL_GUARDED_BY(mu_) = 0;

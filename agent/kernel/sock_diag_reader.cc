@@ -37,11 +37,6 @@ constexpr int kEnobufsRetries = 2;
 // Extensions asked for with -i, as bits (1 << (INET_DIAG_x - 1)).
 constexpr uint8_t ExtBit(int attr) { return static_cast<uint8_t>(1u << (attr - 1)); }
 
-struct MnlSocketCloser {
-  void operator()(mnl_socket* s) const { mnl_socket_close(s); }
-};
-using MnlSocket = std::unique_ptr<mnl_socket, MnlSocketCloser>;
-
 absl::Status Errno(absl::string_view what) {
   const int e = errno;
   return absl::ErrnoToStatus(e, absl::StrCat("sock_diag: ", what));
@@ -142,7 +137,6 @@ SockDiagReader::SockDiagReader(std::shared_ptr<DumpRecorder> recorder)
 SockDiagReader::SockDiagReader(int netns_fd, uint64_t inode) : netns_(inode), netns_fd_(netns_fd) {}
 
 SockDiagReader::~SockDiagReader() {
-  if (lookup_socket_ != nullptr) mnl_socket_close(lookup_socket_);
   if (netns_fd_ >= 0) close(netns_fd_);
 }
 
@@ -264,14 +258,13 @@ absl::StatusOr<std::optional<v1::Connection>> SockDiagReader::FindOne(const v1::
   if (lookup_socket_ == nullptr) {
     absl::StatusOr<MnlSocket> opened = OpenDiagSocket(netns_fd_);
     if (!opened.ok()) return opened.status();
-    lookup_socket_ = opened->release();
+    lookup_socket_ = std::move(*opened);
   }
   absl::StatusOr<std::optional<v1::Connection>> r =
-      LookUp(lookup_socket_, ++lookup_seq_, family, endpoints, *local, *remote, netns_);
+      LookUp(lookup_socket_.get(), ++lookup_seq_, family, endpoints, *local, *remote, netns_);
   if (!r.ok()) {
     // Whatever went wrong, the next lookup starts on a fresh socket.
-    mnl_socket_close(lookup_socket_);
-    lookup_socket_ = nullptr;
+    lookup_socket_.reset();
   }
   return r;
 }

@@ -15,9 +15,8 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/kernel/diag_source.h"
 #include "agent/kernel/dump_recorder.h"
+#include "agent/kernel/mnl_socket.h"
 #include "tcbscope/v1/inspector.pb.h"
-
-struct mnl_socket;  // libmnl
 
 namespace tcbscope::kernel {
 
@@ -51,7 +50,7 @@ class SockDiagReader : public DiagSource {
   uint64_t netns_ = 0;
   int netns_fd_ = -1;
   mutable absl::Mutex lookup_mu_;
-  mutable mnl_socket* lookup_socket_ ABSL_GUARDED_BY(lookup_mu_) = nullptr;
+  mutable MnlSocket lookup_socket_ ABSL_GUARDED_BY(lookup_mu_);
   mutable uint32_t lookup_seq_ ABSL_GUARDED_BY(lookup_mu_) = 0;
 };
 
