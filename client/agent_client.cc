@@ -325,12 +325,11 @@ class QueuedBatchReader final : public CompletionThread::Tag, public BatchStream
  public:
   using BatchStream<Batch>::BatchStream;
 
-  // `prepare` creates the call on `cq` without starting it: the start's
-  // completion may run on the queue's thread before a call that started
-  // itself had been stored here.
-  void Start(const std::function<grpc::ClientAsyncReader<Batch>*(grpc::CompletionQueue*)>& prepare,
-             grpc::CompletionQueue* cq) {
-    reader_.reset(prepare(cq));
+  // Takes `call`, made on the thread's queue and not yet started, and starts
+  // it: made started, its start's completion could run on the queue's thread
+  // before the call had been stored here.
+  void Start(grpc::ClientAsyncReader<Batch>* call) {
+    reader_.reset(call);
     reader_->StartCall(this);
   }
   void Done(bool ok) override {
@@ -408,10 +407,7 @@ void AgentClient::StartListConnections(const v1::ListConnectionsRequest& request
                                                               std::move(done), std::move(reused));
     Prepare(reader->context());
     reader->Start(
-        [&](grpc::CompletionQueue* cq) {
-          return stub_->PrepareAsyncListConnections(reader->context(), *reader->request(), cq).release();
-        },
-        completions->cq());
+        stub_->PrepareAsyncListConnections(reader->context(), *reader->request(), completions->cq()).release());
     return;
   }
   auto* reader = new CallbackBatchReader<v1::ConnectionBatch>(request, batch, owned, out, std::move(take), convert,
@@ -434,12 +430,8 @@ void AgentClient::StartListConnectionsEncoded(const v1::ListConnectionsRequest& 
     auto* reader = new QueuedBatchReader<client::EncodedConnectionBatch>(
         request, new client::EncodedConnectionBatch, true, out, std::move(on_batch), convert, std::move(done), nullptr);
     Prepare(reader->context());
-    reader->Start(
-        [&](grpc::CompletionQueue* cq) {
-          return grpc::internal::ClientAsyncReaderFactory<client::EncodedConnectionBatch>::Create(
-              channel_.get(), cq, method, reader->context(), *reader->request(), /*start=*/false, nullptr);
-        },
-        completions->cq());
+    reader->Start(grpc::internal::ClientAsyncReaderFactory<client::EncodedConnectionBatch>::Create(
+        channel_.get(), completions->cq(), method, reader->context(), *reader->request(), /*start=*/false, nullptr));
     return;
   }
   auto* reader = new CallbackBatchReader<client::EncodedConnectionBatch>(
