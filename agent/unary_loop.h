@@ -97,8 +97,8 @@ class UnaryLoop {
   class Method {
    public:
     virtual ~Method() = default;
-    // A new Call, asked for on `cq`.
-    virtual Call* AskNext(grpc::ServerCompletionQueue* cq) = 0;
+    // Asks for a new Call on `cq`; the loop deletes it when it is over.
+    virtual void AskNext(grpc::ServerCompletionQueue* cq) = 0;
   };
   template <class Request, class Response>
   class TypedMethod;
@@ -155,11 +155,7 @@ class UnaryLoop::TypedMethod final : public Method {
   TypedMethod(Ask<Request, Response> ask, Answer<Request, Response> answer)
       : ask_(std::move(ask)), answer_(std::move(answer)) {}
 
-  Call* AskNext(grpc::ServerCompletionQueue* cq) override {
-    auto* call = new TypedCall<Request, Response>(this);
-    call->Ask(cq);
-    return call;
-  }
+  void AskNext(grpc::ServerCompletionQueue* cq) override { (new TypedCall<Request, Response>(this))->Ask(cq); }
 
  private:
   friend class TypedCall<Request, Response>;
