@@ -48,6 +48,18 @@ class ListE2eTest : public ::testing::Test {
     return result;
   }
 
+  // `tcbscope COMMAND HOST... ARGS...` with kManyHosts hosts at once: this
+  // agent each time, but for host kDownHost, a port nobody listens on.
+  static constexpr int kManyHosts = 40;
+  static constexpr int kDownHost = 17;
+  static constexpr char kDownAddress[] = "127.0.0.1:1";
+  CommandResult CliOnManyHostsOneDown(const std::string& command, const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {command};
+    for (int i = 0; i < kManyHosts; ++i) argv.push_back(i == kDownHost ? kDownAddress : agent_.address());
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Cli(argv);
+  }
+
   static const v1::Connection* Find(const v1::ListResult& r, int local_port, int remote_port,
                                     v1::TcpState state = v1::TCP_STATE_UNSPECIFIED) {
     for (const auto& h : r.hosts()) {
@@ -241,17 +253,14 @@ TEST_F(ListE2eTest, OneUnreachableHostDoesNotHideTheOthers) {
 // info's calls all complete on one thread: forty at once, one of them to a
 // port nobody listens on, each lands in its own host's slot.
 TEST_F(ListE2eTest, InfoOfManyHostsWithOneDown) {
-  std::vector<std::string> args = {"info"};
-  for (int i = 0; i < 40; ++i) args.push_back(i == 17 ? "127.0.0.1:1" : agent_.address());
-  args.insert(args.end(), {"-o", "json", "--timeout", "5s"});
-  CommandResult r = Cli(args);
+  CommandResult r = CliOnManyHostsOneDown("info", {"-o", "json", "--timeout", "5s"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
   v1::InfoResult result;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &result).ok()) << r.out;
-  ASSERT_EQ(result.hosts_size(), 40);
-  for (int i = 0; i < 40; ++i) {
-    if (i == 17) {
-      EXPECT_EQ(result.hosts(i).host(), "127.0.0.1:1");
+  ASSERT_EQ(result.hosts_size(), kManyHosts);
+  for (int i = 0; i < kManyHosts; ++i) {
+    if (i == kDownHost) {
+      EXPECT_EQ(result.hosts(i).host(), kDownAddress);
       EXPECT_EQ(result.hosts(i).error().code(), "UNAVAILABLE");
       EXPECT_FALSE(result.hosts(i).has_info());
     } else {
@@ -259,7 +268,7 @@ TEST_F(ListE2eTest, InfoOfManyHostsWithOneDown) {
       EXPECT_FALSE(result.hosts(i).info().boot_id().empty()) << i;
     }
   }
-  EXPECT_NE(r.err.find("127.0.0.1:1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(kDownAddress), std::string::npos) << r.err;
 }
 
 // list reads every host's stream on one thread, as info does: forty streams
@@ -269,19 +278,14 @@ TEST_F(ListE2eTest, InfoOfManyHostsWithOneDown) {
 // this crashed within a few runs.)
 TEST_F(ListE2eTest, ListOfManyHostsWithOneDown) {
   SocketSet::Pair p = sockets_.EstablishedPair("127.0.0.1");
-  std::vector<std::string> hosts;
-  for (int i = 0; i < 40; ++i) hosts.push_back(i == 17 ? "127.0.0.1:1" : agent_.address());
   for (int round = 0; round < 3; ++round) {
-    std::vector<std::string> args = {"list"};
-    args.insert(args.end(), hosts.begin(), hosts.end());
-    args.insert(args.end(), {"-o", "json", "--timeout", "5s"});
-    CommandResult r = Cli(args);
+    CommandResult r = CliOnManyHostsOneDown("list", {"-o", "json", "--timeout", "5s"});
     EXPECT_EQ(r.exit_code, 3) << r.err;
     v1::ListResult result;
     ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &result).ok()) << r.out;
-    ASSERT_EQ(result.hosts_size(), 40);
-    for (int i = 0; i < 40; ++i) {
-      if (i == 17) {
+    ASSERT_EQ(result.hosts_size(), kManyHosts);
+    for (int i = 0; i < kManyHosts; ++i) {
+      if (i == kDownHost) {
         EXPECT_EQ(result.hosts(i).error().code(), "UNAVAILABLE");
         EXPECT_EQ(result.hosts(i).connections_size(), 0);
         continue;
@@ -291,13 +295,11 @@ TEST_F(ListE2eTest, ListOfManyHostsWithOneDown) {
       *one.add_hosts() = result.hosts(i);
       EXPECT_NE(Find(one, p.client_port, p.server_port), nullptr) << i;
     }
-    args = {"list"};
-    args.insert(args.end(), hosts.begin(), hosts.end());
-    args.insert(args.end(), {"--timeout", "5s", "-H", absl::StrCat("sport = :", p.client_port)});
-    CommandResult t = Cli(args);
+    CommandResult t =
+        CliOnManyHostsOneDown("list", {"--timeout", "5s", "-H", absl::StrCat("sport = :", p.client_port)});
     EXPECT_EQ(t.exit_code, 3) << t.err;
     // One row per reachable host: the pair's client end, under its host.
-    EXPECT_EQ(std::count(t.out.begin(), t.out.end(), '\n'), 39) << t.out;
+    EXPECT_EQ(std::count(t.out.begin(), t.out.end(), '\n'), kManyHosts - 1) << t.out;
   }
 }
 
