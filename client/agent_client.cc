@@ -269,6 +269,9 @@ class BatchStream {
  protected:
   // Where the next read goes.
   Batch* batch() { return batch_; }
+  // The batch taken last said it was the last: nothing more is to be read,
+  // and the call's status may be asked for at once.
+  bool saw_last() const { return saw_last_; }
   // A read has filled batch(): hands it on.
   void Take() {
     if (!out_->has_captured_at()) *out_->mutable_captured_at() = batch_->captured_at();
@@ -313,7 +316,7 @@ class CallbackBatchReader final : public grpc::ClientReadReactor<Batch>, public 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the stream has ended; OnDone follows
     this->Take();
-    this->StartRead(this->batch());
+    if (!this->saw_last()) this->StartRead(this->batch());  // else OnDone follows
   }
   void OnDone(const grpc::Status& s) override { this->End(s); }
 };
@@ -337,11 +340,14 @@ class QueuedBatchReader final : public CompletionThread::Tag, public BatchStream
       case Step::kStarting:
       case Step::kReading:
         if (step_ == Step::kReading && ok) this->Take();
-        if (ok) {
+        // After the last batch the status is asked for without another
+        // read: gRPC allows it once the caller knows nothing more will come.
+        if (ok && !this->saw_last()) {
           step_ = Step::kReading;
           reader_->Read(this->batch(), this);
         } else {
-          // Not started, or no more to read: the status says which.
+          // Not started, no more to read, or the last batch taken: the
+          // status says which.
           step_ = Step::kFinishing;
           reader_->Finish(&status_, this);
         }
