@@ -72,6 +72,7 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
   // The dump's start time is what every batch carries; it is known when the
   // first message arrives, so stamp lazily.
   const absl::Time before = absl::Now();
+  int dropped = 0;  // refused since the arena was last emptied
   // Sends the batch (when `send`) and starts the next on an emptied arena.
   // False when the reader has gone.
   auto next_batch = [&](bool send) {
@@ -83,17 +84,16 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
       }
     }
     arena.Reset();
+    dropped = 0;
     batch_ptr = google::protobuf::Arena::CreateMessage<v1::ConnectionBatch>(&arena);
     ToTimestamp(stamped_at, batch_ptr->mutable_captured_at());
     return true;
   };
-  int dropped = 0;  // since the arena was last emptied
   // Drops the connection just parsed; after many, empties the arena, sending
   // the connections kept so far as a batch of their own.
   auto drop_last = [&]() -> absl::Status {
     batch_ptr->mutable_connections()->RemoveLast();
     if (++dropped < kDroppedBeforeReset) return absl::OkStatus();
-    dropped = 0;
     if (!next_batch(/*send=*/batch_ptr->connections_size() > 0)) {
       return absl::CancelledError("the client went away");
     }
@@ -133,7 +133,6 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
     if (!fields.all()) fields.Trim(c);
     ++total;
     if (static_cast<uint32_t>(batch.connections_size()) >= batch_size) {
-      dropped = 0;
       if (!next_batch(/*send=*/true)) return absl::CancelledError("the client went away");
     }
     return absl::OkStatus();
