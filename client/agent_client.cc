@@ -103,6 +103,7 @@ absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Create(const HostPort&
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
+  if (!options.large_answers) args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   // Retry a lost agent soon (watch resumes within 2 s of its return). Not
   // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC also takes it as the shortest
   // time a connection attempt may take, so a small value aborts handshakes

@@ -35,6 +35,13 @@ struct ClientOptions {
   // address, and credentials not set above come from its section, then from
   // the file's top level (client_config.h).
   std::shared_ptr<const ClientConfig> config;
+  // Whether calls on the channel may bring large answers (a listing, a
+  // watch). Then gRPC sends a PING with the first data it receives, to size
+  // its flow-control window to the path (its BDP probe); a 100k listing
+  // needs that. A command whose answers are a few kilobytes (info, counters)
+  // turns it off: per host one PING and its ACK fewer, and one wakeup fewer
+  // of the agent's thread (docs/performance.md).
+  bool large_answers = true;
 };
 
 class AgentClient {
@@ -101,8 +108,8 @@ class AgentClient {
 // Makes each host's client and starts its call with start(i, client, done),
 // which must see to it that `done` is called once with the call's status,
 // from any thread; at most `in_flight` hosts at a time, from the calling
-// thread (StartEachBounded), each client destroyed on the calling thread once
-// its call has ended. Returns when every call has ended; `(*statuses)[i]` is
+// thread (StartEachBounded), each client retired (process_end.h) on the
+// calling thread once its call has ended. Returns when every call has ended; `(*statuses)[i]` is
 // host i's result: its call's status, or why its client could not be made.
 void StartOnEachHost(const std::vector<HostPort>& hosts, const ClientOptions& options,
                      const std::function<void(size_t, AgentClient&, std::function<void(absl::Status)>)>& start,

@@ -8,9 +8,11 @@
 #include <functional>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "client/process_end.h"
 
 namespace tcbscope {
 
@@ -41,9 +43,10 @@ inline void ForEachConcurrently(size_t n, const std::function<void(size_t)>& fn,
 // bound keeps a long host list within the file limit.
 //
 // What start returns (a host's client, say) is kept until that call's `done`
-// and then released on the calling thread, before the next call starts or
-// before this returns: never inside a completion, and a finished host's
-// connection is closed before another is opened.
+// and then retired (process_end.h) on the calling thread, before the next
+// call starts or before this returns: never inside a completion, and a
+// finished host's connection is closed (or, in a CLI that ends without
+// teardown, kept with a bounded number of others) before another is opened.
 inline void StartEachBounded(size_t n,
                              const std::function<std::shared_ptr<void>(size_t, std::function<void()>)>& start,
                              size_t in_flight = 128) {
@@ -58,7 +61,7 @@ inline void StartEachBounded(size_t n,
       absl::MutexLock l(&mu);
       ready.swap(finished);
     }
-    for (size_t i : ready) held[i].reset();
+    for (size_t i : ready) Retire(std::move(held[i]));
   };
   for (size_t i = 0; i < n; ++i) {
     {
@@ -80,7 +83,7 @@ inline void StartEachBounded(size_t n,
     auto all = [&] { return finished_total == n; };
     mu.Await(absl::Condition(&all));
   }
-  held.clear();
+  for (std::shared_ptr<void>& h : held) Retire(std::move(h));
 }
 
 }  // namespace tcbscope

@@ -3,6 +3,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "client/cli.h"
+#include "client/process_end.h"
 
 int main(int argc, char** argv) {
   // A 100k-socket listing passes ~100 MB through short-lived buffers (JSON
@@ -23,6 +24,13 @@ int main(int argc, char** argv) {
   // sanitizer build, which runs the tests, keeps the check.
 #ifndef __SANITIZE_ADDRESS__
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-#endif
+  // The process ends without tearing gRPC down: a finished host's channel is
+  // kept, not destroyed, and the kernel closes its connection at the exit
+  // (client/process_end.h). The sanitizer build tears down as usual, so its
+  // tests check that path and look for leaks.
+  tcbscope::EndWithoutTeardown();
+  tcbscope::EndProcess(tcbscope::RunCli(argc, argv));
+#else
   return tcbscope::RunCli(argc, argv);
+#endif
 }

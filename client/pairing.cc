@@ -1,10 +1,13 @@
 #include "client/pairing.h"
 
 #include <functional>
+#include <memory>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "client/fan_out.h"
+#include "client/process_end.h"
 #include "common/compare.h"
 #include "common/correlate.h"
 #include "common/proto_time.h"
@@ -24,17 +27,19 @@ void Fetch(const GlobalOptions& global, FetchedSide* side, v1::HostConnections* 
     side->status = client.status();
     return;
   }
-  if (side->info.boot_id().empty()) {
-    side->status = (*client)->GetHostInfo(&side->info);
-    if (!side->status.ok()) return;
+  absl::Status status;
+  if (side->info.boot_id().empty()) status = (*client)->GetHostInfo(&side->info);
+  if (status.ok()) {
+    v1::ListConnectionsRequest req;
+    req.set_all(true);
+    req.set_tcp_info(true);
+    req.set_sequence(true);
+    if (fields != nullptr) *req.mutable_fields() = *fields;
+    out->Clear();
+    status = (*client)->ListConnections(req, out, on_batch);
   }
-  v1::ListConnectionsRequest req;
-  req.set_all(true);
-  req.set_tcp_info(true);
-  req.set_sequence(true);
-  if (fields != nullptr) *req.mutable_fields() = *fields;
-  out->Clear();
-  side->status = (*client)->ListConnections(req, out, on_batch);
+  side->status = std::move(status);
+  Retire(std::shared_ptr<AgentClient>(*std::move(client)));
 }
 
 // Runs fetch on both sides at once; the same agent given twice is asked once.

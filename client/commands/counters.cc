@@ -1,5 +1,6 @@
 // tcbscope counters HOST... [--delta DURATION]: the kernel's TCP counters.
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "client/command.h"
 #include "client/fan_out.h"
 #include "client/host_args.h"
+#include "client/process_end.h"
 #include "client/render/json_output.h"
 #include "client/render/text_table.h"
 
@@ -64,9 +66,11 @@ class CountersCommand : public Command {
     v1::CountersResult result;
     std::vector<absl::Status> statuses(hosts.size());
     for (const HostPort& h : hosts) result.add_hosts()->set_host(h.ToString());
+    ClientOptions options = global.client;
+    options.large_answers = false;  // a few hundred counters
     ForEachConcurrently(hosts.size(), [&](size_t i) {
       v1::HostCounters* r = result.mutable_hosts(static_cast<int>(i));
-      absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(hosts[i], global.client);
+      absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(hosts[i], options);
       if (!client.ok()) {
         statuses[i] = client.status();
       } else {
@@ -83,6 +87,7 @@ class CountersCommand : public Command {
         } else {
           *r->mutable_counters() = std::move(first);
         }
+        Retire(std::shared_ptr<AgentClient>(*std::move(client)));
       }
       if (!statuses[i].ok()) {
         r->clear_counters();

@@ -43,10 +43,12 @@ class InfoCommand : public Command {
     // The calls are started from this thread and completed on one other: a
     // thread per host cost the CLI more than the calls themselves
     // (docs/performance.md).
+    ClientOptions options = global.client;
+    options.large_answers = false;  // a HostInfo is about 1 kB
     {
       CompletionThread completions;
       StartOnEachHost(
-          hosts, global.client,
+          hosts, options,
           [&](size_t i, AgentClient& client, std::function<void(absl::Status)> done) {
             client.StartGetHostInfo(result.mutable_hosts(static_cast<int>(i))->mutable_info(), &completions,
                                     std::move(done));
