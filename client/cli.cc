@@ -1,7 +1,10 @@
 #include "client/cli.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
 
@@ -73,7 +76,9 @@ std::string CommandWord(const CLI::App& app, int argc, char** argv) {
 
 }  // namespace
 
-int RunCli(int argc, char** argv, const Io& io) {
+namespace {
+
+int RunCommand(int argc, char** argv, const Io& io) {
   CLI::App app{"tcbscope: both ends of a TCP connection, side by side"};
   app.require_subcommand(1);
   app.fallthrough();  // global flags may follow the subcommand
@@ -161,6 +166,22 @@ int RunCli(int argc, char** argv, const Io& io) {
   }
   PrintError(io, "no command given (see tcbscope --help)");
   return kExitUsage;
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv, const Io& io) {
+  const int code = RunCommand(argc, argv, io);
+  // Output that did not all reach its destination (a full disk; a reader
+  // that went away, with SIGPIPE ignored) is reported here, once for every
+  // command: exit 0 would say that everything was printed.
+  errno = 0;
+  const bool flush_failed = fflush(io.out) != 0;
+  const int flush_errno = errno;
+  if (!flush_failed && !ferror(io.out)) return code;
+  PrintError(io, flush_failed && flush_errno != 0 ? absl::StrCat("writing the output: ", strerror(flush_errno))
+                                                   : "writing the output failed");
+  return code == kExitOk ? kExitProblem : code;
 }
 
 }  // namespace tcbscope

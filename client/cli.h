@@ -8,6 +8,8 @@
 namespace tcbscope {
 
 // Parses argv, runs the chosen command, returns the process exit status.
+// Output that could not all be written to io.out is one line on io.err and,
+// if the command found nothing wrong, status 1 (kExitProblem).
 int RunCli(int argc, char** argv, const Io& io = Io());
 
 }  // namespace tcbscope

@@ -44,9 +44,10 @@ inline void ForEachConcurrently(size_t n, const std::function<void(size_t)>& fn,
 //
 // What start returns (a host's client, say) is kept until that call's `done`
 // and then retired (process_end.h) on the calling thread, before the next
-// call starts or before this returns: never inside a completion, and a
-// finished host's connection is closed (or, in a CLI that ends without
-// teardown, kept with a bounded number of others) before another is opened.
+// call starts or before this returns: never inside a completion. A finished
+// host's connection is closed then, before another is opened; in a CLI that
+// ends without teardown it is kept instead, up to kMaxKept, so that at most
+// in_flight + kMaxKept connections are open at once.
 inline void StartEachBounded(size_t n,
                              const std::function<std::shared_ptr<void>(size_t, std::function<void()>)>& start,
                              size_t in_flight = 128) {

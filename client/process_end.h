@@ -1,7 +1,7 @@
 // How the CLI's process ends, and what it need not tear down first.
 //
 // The binary's main ends with EndProcess: output flushed, then _exit, with no
-// destructors run. A host's client whose call has ended has nothing left to
+// destructors and no atexit handlers run. A host's client whose call has ended has nothing left to
 // do but be destroyed, and destroying gRPC channels (closing transports,
 // running their closures, and with the last one stopping gRPC's threads) is
 // time the CLI spends after it has its answer: about 1.5 ms of a one-host
@@ -36,8 +36,8 @@ void EndWithoutTeardown();
 void Retire(std::shared_ptr<void> object);
 
 // Flushes stdio's output streams and ends the process with `code`, running
-// no destructors. A failed flush of stdout turns a 0 into 1 (kExitProblem),
-// after one line on stderr: the output is incomplete.
+// no destructors. RunCli has already flushed stdout and reported a failure
+// to write it.
 [[noreturn]] void EndProcess(int code);
 
 }  // namespace tcbscope

@@ -25,7 +25,7 @@ absl::Status PrintJson(const google::protobuf::Message& message, FILE* out) {
   absl::StatusOr<std::string> json = ToJson(message);
   if (!json.ok()) return json.status();
   json->push_back('\n');
-  if (fwrite(json->data(), 1, json->size(), out) != json->size()) return absl::UnavailableError("write failed");
+  fwrite(json->data(), 1, json->size(), out);  // a failure stays in the stream's error flag
   return absl::OkStatus();
 }
 
@@ -61,8 +61,8 @@ absl::Status PrintJsonInPieces(google::protobuf::Message* message, FILE* out, in
   std::unique_ptr<Message> owned(arena == nullptr ? part : nullptr);
   std::vector<const FieldDescriptor*> fields;
   r->ListFields(*message, &fields);  // set fields, in number order, as json_util writes them
-  bool ok = true;
-  auto write = [&](absl::string_view s) { ok &= fwrite(s.data(), 1, s.size(), out) == s.size(); };
+  // A failed write stays in the stream's error flag (json_output.h).
+  auto write = [&](absl::string_view s) { fwrite(s.data(), 1, s.size(), out); };
   absl::Status status;
   write("{");
   for (size_t i = 0; i < fields.size() && status.ok(); ++i) {
@@ -110,8 +110,7 @@ absl::Status PrintJsonInPieces(google::protobuf::Message* message, FILE* out, in
     write("]");
   }
   write("}\n");
-  if (!status.ok()) return status;
-  return ok ? absl::OkStatus() : absl::UnavailableError("write failed");
+  return status;
 }
 
 namespace {

@@ -26,7 +26,9 @@ namespace tcbscope {
 // `message` as json_util renders it (compact, proto field names).
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message);
 
-// Writes `message` as one JSON document and a newline.
+// Writes `message` as one JSON document and a newline. An error means the
+// message could not be rendered. A failed write is not returned: it stays in
+// `out`'s error flag, which RunCli checks once for every command.
 absl::Status PrintJson(const google::protobuf::Message& message, FILE* out);
 
 // Writes what PrintJson writes, byte for byte, in pieces: each top-level
