@@ -61,7 +61,9 @@ TEST(ProcessEndTest, KeepsUpToTheBoundAndEndsWithoutDestroying) {
 
 TEST(ProcessEndTest, EndProcessFlushesWhatWasBuffered) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  const std::string path = testing::TempDir() + "/process_end_out";
+  // In the build tree: the child is this binary run again, so the name must
+  // not depend on the process, and builds side by side must not share it.
+  const std::string path = TCBSCOPE_BINARY_DIR "/process_end_test_out";
   EXPECT_EXIT(
       {
         if (freopen(path.c_str(), "w", stdout) == nullptr) _exit(99);
