@@ -109,8 +109,9 @@ class AgentClient {
 // which must see to it that `done` is called once with the call's status,
 // from any thread; at most `in_flight` hosts at a time, from the calling
 // thread (StartEachBounded), each client retired (process_end.h) on the
-// calling thread once its call has ended. Returns when every call has ended; `(*statuses)[i]` is
-// host i's result: its call's status, or why its client could not be made.
+// calling thread once its call has ended. Returns when every call has ended;
+// `(*statuses)[i]` is host i's result: its call's status, or why its client
+// could not be made.
 void StartOnEachHost(const std::vector<HostPort>& hosts, const ClientOptions& options,
                      const std::function<void(size_t, AgentClient&, std::function<void(absl::Status)>)>& start,
                      std::vector<absl::Status>* statuses, size_t in_flight = 128);

@@ -1,14 +1,15 @@
 // How the CLI's process ends, and what it need not tear down first.
 //
-// The binary's main ends with EndProcess: output flushed, then _exit, with no
-// destructors and no atexit handlers run. A host's client whose call has ended has nothing left to
-// do but be destroyed, and destroying gRPC channels (closing transports,
-// running their closures, and with the last one stopping gRPC's threads) is
-// time the CLI spends after it has its answer: about 1.5 ms of a one-host
-// `list` (docs/performance.md). Such objects are handed to Retire, which
-// destroys them at once unless the process has said it ends with
-// EndProcess; then it keeps them (up to kMaxKept, each holding about one
-// file) and the kernel closes their connections when the process ends.
+// The binary's main ends with EndProcess: output flushed, then _exit, with
+// no destructors and no atexit handlers run. A host's client whose call has
+// ended has nothing left to do but be destroyed, and destroying gRPC
+// channels (closing transports, running their closures, and with the last
+// one stopping gRPC's threads) is time the CLI spends after it has its
+// answer: about 1.5 ms of a one-host `list` (docs/performance.md). Such
+// objects are handed to Retire, which destroys them at once unless the
+// process has said it ends with EndProcess; then it keeps them (up to
+// kMaxKept, each holding about one file) and the kernel closes their
+// connections when the process ends.
 //
 // Tests and other users of the library never call EndWithoutTeardown, so
 // there Retire destroys, as a destructor would. Nor does the sanitizer

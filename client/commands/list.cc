@@ -151,7 +151,7 @@ class ListCommand : public Command {
         doc.Append(std::move(host_json[i]));
       }
       doc.Append("]}\n");
-      doc.WriteTo(io.out);  // a failed write is reported by RunCli, as for every command
+      doc.WriteTo(io.out);
       return exit_code;
     }
     // A host that failed shows no rows (its error is on stderr).

@@ -234,12 +234,11 @@ size_t JsonText::size() const {
   return n;
 }
 
-bool JsonText::WriteTo(FILE* out) const {
+void JsonText::WriteTo(FILE* out) const {
   for (const Chunk& c : chunks_) {
     const size_t n = c.end - c.begin;
-    if (n > 0 && fwrite(c.data.get() + c.begin, 1, n, out) != n) return false;
+    if (n > 0 && fwrite(c.data.get() + c.begin, 1, n, out) != n) return;
   }
-  return true;
 }
 
 std::string JsonText::ToString() const {

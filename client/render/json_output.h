@@ -37,7 +37,8 @@ absl::Status PrintJson(const google::protobuf::Message& message, FILE* out);
 // otherwise holds the whole message's binary form and its whole text at
 // once: for a correlation of 2 x 100k connections that was seconds of page
 // faults (docs/performance.md). The message is borrowed, not changed: its
-// fields are moved out and back by pointer. REQUIRES: group > 0.
+// fields are moved out and back by pointer. Errors as PrintJson's.
+// REQUIRES: group > 0.
 absl::Status PrintJsonInPieces(google::protobuf::Message* message, FILE* out, int group = 1000);
 
 // A JSON text held in pieces and written out in order. The document of a
@@ -61,8 +62,9 @@ class JsonText {
   bool EndsWith(absl::string_view s) const;
   size_t size() const;
   bool empty() const { return size() == 0; }
-  // False when the stream failed.
-  bool WriteTo(FILE* out) const;
+  // Stops at the first failed write; the failure stays in the stream's
+  // error flag, which RunCli reports.
+  void WriteTo(FILE* out) const;
   std::string ToString() const;  // joined; for tests and small texts
 
  private:

@@ -2,10 +2,9 @@
 // the error stream and a non-zero status, for any command.
 #include "client/cli.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -20,31 +19,27 @@ namespace {
 // unbuffered, at the command's first write, after which the stream holds
 // nothing and fflush succeeds: only the stream's error flag still knows.
 // Returns the status; `err` gets what the CLI wrote to its error stream.
-// The configuration is an empty file, so none of the user's applies.
+// The configuration is empty (/dev/null), so none of the user's applies.
 int RunToFullDevice(std::vector<std::string> args, bool buffered, std::string* err) {
-  const std::string config = testing::TempDir() + "/cli_test_config_" + std::to_string(getpid());
-  fclose(fopen(config.c_str(), "w"));
-  args.insert(args.begin() + 1, {"--config", config});
+  args.insert(args.begin() + 1, {"--config", "/dev/null"});
   FILE* out = fopen("/dev/full", "w");
-  FILE* errf = tmpfile();
-  if (out == nullptr || errf == nullptr) {
-    ADD_FAILURE() << "cannot open /dev/full or a temporary file";
+  if (out == nullptr) {
+    ADD_FAILURE() << "cannot open /dev/full";
     return -1;
   }
   if (!buffered) setvbuf(out, nullptr, _IONBF, 0);
+  char* err_text = nullptr;
+  size_t err_len = 0;
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   Io io;
   io.out = out;
-  io.err = errf;
+  io.err = open_memstream(&err_text, &err_len);
   const int code = RunCli(static_cast<int>(argv.size()), argv.data(), io);
   fclose(out);
-  rewind(errf);
-  err->clear();
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof(buf), errf)) > 0;) err->append(buf, n);
-  fclose(errf);
-  std::remove(config.c_str());
+  fclose(io.err);
+  err->assign(err_text, err_len);
+  free(err_text);
   return code;
 }
 
