@@ -262,6 +262,7 @@ absl::Status RunAgent(const AgentConfig& config) {
     WatchOptions watch;
     absl::ParseDuration(config.poll_interval, &watch.poll_interval);
     watch.queue_limit = config.watch_queue;
+    watch.log_records = config.log_records;
     std::unique_ptr<kernel::BpfEventReader> events;
     if (config.events != "poll") {
       // Spanning namespaces, the programs report every namespace's sockets.

@@ -21,6 +21,7 @@ struct AgentConfig {
   uint32_t batch_size = 1000;
   std::string poll_interval = "1s";       // WatchConnections polling period
   uint32_t watch_queue = 10000;           // events a slow watcher may have queued
+  bool log_records = false;               // log every BPF change record read (diagnosis)
   // Change events: "auto" (BPF when it loads, else polling), "bpf" (fail to
   // start without it) or "poll".
   std::string events = "auto";

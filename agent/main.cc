@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--watch-queue", config.watch_queue, "events a slow watcher may have waiting before it is resynced")
       ->capture_default_str();
+  app.add_flag("--log-records", config.log_records,
+               "log every BPF change record as it is read (diagnosis: one line per TCP state change watched)");
   app.add_option("--events", config.events, "change events: auto (BPF if it loads), bpf or poll")
       ->capture_default_str();
   app.add_option("--seq", config.seq, "sequence numbers: auto (BPF iter/tcp if it loads), bpf or off")

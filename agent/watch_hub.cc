@@ -90,6 +90,14 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
     // dump began are already in the snapshot and are not this watcher's.
     absl::MutexLock lock(&mu_);
     const bool first = subs_.empty();
+    if (std::shared_ptr<const Snapshot> shared = shared_.lock();
+        !first && shared && shared_deliveries_ == deliveries_) {
+      // Nothing was sent since that dump: the newcomer starts where its
+      // holder did, and every record from then on is for both.
+      sub->since_monotonic_ns_ = shared_since_ns_;
+      subs_.push_back(sub);
+      return std::make_pair(sub, std::move(shared));
+    }
     if (first) {
       // The programs run only while someone watches (RunEvents detaches
       // them), and from before this dump begins.
@@ -110,10 +118,14 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
     if (first) {
       tracker_.Clear();
       tracker_.Seed(**snap, absl::Now(), span);
+      ++deliveries_;
     }
     // The tracker holds what it needs; a second copy of the table would
     // double the memory of watching (resyncs dump afresh).
     latest_time_ = absl::Now();
+    shared_ = *snap;
+    shared_since_ns_ = sub->since_monotonic_ns_;
+    shared_deliveries_ = deliveries_;
     subs_.push_back(sub);
     return std::make_pair(sub, *snap);
   }
@@ -123,9 +135,26 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
     base = latest_;
   }
   if (!base) {
-    absl::StatusOr<std::shared_ptr<const Snapshot>> fresh = Dump();
-    if (!fresh.ok()) return fresh.status();
-    base = *std::move(fresh);
+    // One dump for everyone who finds the hub without a table: those who
+    // wait here take the table the first one left (unless a poll, finding
+    // nobody subscribed in between, let go of it).
+    absl::MutexLock first_dump(&first_dump_mu_);
+    {
+      absl::MutexLock lock(&mu_);
+      base = latest_;
+    }
+    if (!base) {
+      absl::StatusOr<std::shared_ptr<const Snapshot>> fresh = Dump();
+      if (!fresh.ok()) return fresh.status();
+      base = *std::move(fresh);
+    }
+    absl::MutexLock lock(&mu_);
+    if (!latest_) {
+      latest_ = std::move(base);
+      latest_time_ = absl::Now();
+    }
+    subs_.push_back(sub);
+    return std::make_pair(sub, latest_);
   }
   absl::MutexLock lock(&mu_);
   // A poll between the locks may have replaced the table (then the newer one
@@ -166,6 +195,7 @@ size_t WatchHub::subscribers() {
 }
 
 void WatchHub::Deliver(const HubEvents& events) {
+  if (!events.empty()) ++deliveries_;
   for (const auto& sub : subs_) {
     absl::MutexLock sl(&sub->mu_);
     for (const auto& e : events) {
@@ -260,6 +290,13 @@ void WatchHub::RunPolling() {
 }
 
 void WatchHub::ApplyRecord(const tcb_event& r, HubEvents* out) {
+  if (options_.log_records) {
+    Log(LogLevel::kInfo,
+        absl::StrCat("BPF record: kind ", r.kind, " cookie ", r.cookie, " ports ", r.sport, "->", r.dport, " state ",
+                     static_cast<int>(r.oldstate), "->", static_cast<int>(r.newstate), " at ", r.ktime_ns,
+                     " ns (attached at ", attached_since_ns_, "; lost ", events_->lost(), ", skipped ",
+                     events_->missed(), ")"));
+  }
   // A record from before the programs were last attached (a run that ended
   // after the detach and its drain) is not the tracker's.
   if (r.ktime_ns < attached_since_ns_) return;
@@ -342,6 +379,7 @@ void WatchHub::RunEvents() {
       absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Dump();
       span.end_ns = kernel::MonotonicNowNs();
       if (snap.ok()) tracker_.Seed(**snap, now, span);
+      ++deliveries_;
       for (const auto& sub : subs_) {
         absl::MutexLock sl(&sub->mu_);
         sub->overflowed_ = true;

@@ -40,6 +40,9 @@ namespace tcbscope {
 struct WatchOptions {
   absl::Duration poll_interval = absl::Seconds(1);
   size_t queue_limit = 10000;  // events a subscriber may have waiting
+  // BPF: log each record as the hub reads it, with the kernel's counts of
+  // lost and skipped records then (diagnosis).
+  bool log_records = false;
 };
 
 class WatchHub {
@@ -72,7 +75,11 @@ class WatchHub {
   ~WatchHub();
 
   // Registers a subscriber and returns it with the snapshot its events are
-  // relative to (taken now if the hub holds none). Only events `wants`
+  // relative to (taken now if the hub holds none). Subscribers that arrive
+  // together share one dump: a polling hub dumps once for all who find it
+  // without a table, and a BPF hub gives a newcomer the previous
+  // subscriber's dump while that one still holds it and no event has been
+  // sent since (so the two are in the same place). Only events `wants`
   // accepts are queued for it, so its queue limit counts its own events, not
   // the whole host's.
   absl::StatusOr<std::pair<std::shared_ptr<Subscription>, std::shared_ptr<const Snapshot>>> Subscribe(
@@ -108,6 +115,18 @@ class WatchHub {
   absl::Time latest_time_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Mutex dump_mu_;  // one dump at a time
+  // Polling: held by a subscriber dumping for a hub without a table, so that
+  // those arriving meanwhile wait for its table instead of dumping again.
+  absl::Mutex first_dump_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // BPF: the last subscriber's dump, kept only as long as a stream holds it
+  // (it is sent, then let go), with the time its events start from and the
+  // delivery count when it was taken.
+  std::weak_ptr<const Snapshot> shared_ ABSL_GUARDED_BY(mu_);
+  uint64_t shared_since_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t shared_deliveries_ ABSL_GUARDED_BY(mu_) = 0;
+  // BPF: how many times watchers were sent events, or the tracker started
+  // over; a dump taken at another count is not a newcomer's.
+  uint64_t deliveries_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<kernel::BpfEventReader> events_;
   EventTracker tracker_ ABSL_GUARDED_BY(mu_);
   const std::function<void()> forget_lookups_;  // may be null

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <thread>
 #include <tuple>
 
 #include "absl/synchronization/mutex.h"
@@ -65,6 +66,34 @@ class ScriptedReader : public kernel::BpfEventReader {
   std::shared_ptr<Script> script_;
 };
 
+// Counts the dumps asked of the source it wraps; each takes at least
+// `delay`, so that subscribers arriving together overlap.
+class CountingSource : public kernel::DiagSource {
+ public:
+  CountingSource(kernel::DiagSource* inner, absl::Duration delay) : inner_(inner), delay_(delay) {}
+  absl::StatusOr<kernel::DumpResult> Dump(const kernel::DumpRequest& request,
+                                          const kernel::DiagMessageCallback& on_socket) override {
+    {
+      absl::MutexLock l(&mu_);
+      ++dumps_;
+    }
+    absl::SleepFor(delay_);
+    return inner_->Dump(request, on_socket);
+  }
+  uint64_t netns() const override { return inner_->netns(); }
+  std::string Describe() const override { return inner_->Describe(); }
+  int dumps() {
+    absl::MutexLock l(&mu_);
+    return dumps_;
+  }
+
+ private:
+  kernel::DiagSource* inner_;
+  const absl::Duration delay_;
+  absl::Mutex mu_;
+  int dumps_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 // Waits up to 5 s for `n` events.
 std::vector<std::shared_ptr<const HubEvent>> NextEvents(WatchHub::Subscription* sub, size_t n) {
   std::vector<std::shared_ptr<const HubEvent>> got;
@@ -93,6 +122,31 @@ class WatchHubTest : public ::testing::Test {
   std::unique_ptr<kernel::ReplaySource> source_;
   std::unique_ptr<WatchHub> hub_;  // after source_: destroyed first
 };
+
+// Ten watchers arriving at once at a polling hub that holds no table cost
+// one dump, not ten, and all start from the same table.
+TEST(WatchHubPollTest, SubscribersArrivingTogetherShareOneDump) {
+  absl::StatusOr<std::unique_ptr<kernel::ReplaySource>> replay =
+      kernel::ReplaySource::FromBytes(ReadData("ss_tan.dump"), "ss_tan");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  CountingSource source(replay->get(), absl::Milliseconds(200));
+  WatchOptions options;
+  options.poll_interval = absl::Hours(1);  // no poll during the test
+  WatchHub hub(&source, options);
+  constexpr int kWatchers = 10;
+  std::vector<absl::StatusOr<std::pair<std::shared_ptr<WatchHub::Subscription>, std::shared_ptr<const Snapshot>>>>
+      got(kWatchers, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWatchers; ++i) threads.emplace_back([&, i] { got[i] = hub.Subscribe(nullptr); });
+  for (auto& t : threads) t.join();
+  for (const auto& g : got) {
+    ASSERT_TRUE(g.ok()) << g.status();
+    EXPECT_EQ(g->second.get(), got[0]->second.get()) << "two watchers started from different tables";
+  }
+  EXPECT_GT(got[0]->second->size(), 0);
+  EXPECT_EQ(source.dumps(), 1);
+  for (const auto& g : got) hub.Unsubscribe(g->first);
+}
 
 TEST_F(WatchHubTest, SkippedRecordsAreMadeUpForByADump) {
   WatchHub& hub = *hub_;
@@ -145,6 +199,63 @@ TEST_F(WatchHubTest, SkippedRecordsAreMadeUpForByADump) {
   EXPECT_TRUE(sub->Next(absl::Milliseconds(300), &got));
   EXPECT_TRUE(got.empty());
   hub.Unsubscribe(subscribed->first);
+}
+
+// A watcher arriving while the previous one still holds its table, with no
+// event sent in between, starts from that table; after an event, or once
+// the table is let go, it gets a dump of its own.
+TEST(WatchHubBpfTest, ANewcomerSharesTheDumpUntilAnEventIsSent) {
+  absl::StatusOr<std::unique_ptr<kernel::ReplaySource>> replay =
+      kernel::ReplaySource::FromBytes(ReadData("ss_tan.dump"), "ss_tan");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  CountingSource source(replay->get(), absl::ZeroDuration());
+  auto script = std::make_shared<Script>();
+  WatchHub hub(&source, WatchOptions{}, std::make_unique<ScriptedReader>(script),
+               [](const v1::Connection&) -> absl::StatusOr<std::optional<v1::Connection>> { return std::nullopt; });
+  auto a = hub.Subscribe(nullptr);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(source.dumps(), 1);
+  auto b = hub.Subscribe(nullptr);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(source.dumps(), 1) << "the second watcher dumped again";
+  EXPECT_EQ(b->second.get(), a->second.get());
+
+  // An established socket closes: both watchers hear it.
+  const v1::Connection* est = nullptr;
+  for (const v1::Connection& c : *a->second) {
+    if (c.state() == v1::TCP_STATE_ESTABLISHED && c.cookie() != 0) est = &c;
+  }
+  ASSERT_NE(est, nullptr) << "the recording has an established socket";
+  tcb_event r;
+  std::memset(&r, 0, sizeof(r));
+  r.kind = TCB_EVENT_STATE;
+  r.family = AF_INET;
+  r.cookie = est->cookie();
+  r.oldstate = v1::TCP_STATE_ESTABLISHED;
+  r.newstate = v1::TCP_STATE_CLOSE;
+  r.ktime_ns = kernel::MonotonicNowNs();
+  {
+    absl::MutexLock l(&script->mu);
+    script->records.push_back(r);
+  }
+  for (auto* s : {a->first.get(), b->first.get()}) {
+    std::vector<std::shared_ptr<const HubEvent>> got = NextEvents(s, 1);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0]->kind, HubEvent::Kind::kRemoved);
+  }
+  // The table a holds no longer says where the watchers are.
+  auto c = hub.Subscribe(nullptr);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(source.dumps(), 2);
+  EXPECT_NE(c->second.get(), a->second.get());
+  // Once every stream has let its table go, a newcomer dumps.
+  a->second.reset();
+  b->second.reset();
+  c->second.reset();
+  auto d = hub.Subscribe(nullptr);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(source.dumps(), 3);
+  for (auto* s : {&a, &b, &c, &d}) hub.Unsubscribe((*s)->first);
 }
 
 // The programs run only while someone watches, and an idle hub's thread
