@@ -136,8 +136,7 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
   }
   if (!base) {
     // One dump for everyone who finds the hub without a table: those who
-    // wait here take the table the first one left (unless a poll, finding
-    // nobody subscribed in between, let go of it).
+    // wait here take the table the first one left.
     absl::MutexLock first_dump(&first_dump_mu_);
     {
       absl::MutexLock lock(&mu_);
@@ -148,23 +147,22 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
       if (!fresh.ok()) return fresh.status();
       base = *std::move(fresh);
     }
-    absl::MutexLock lock(&mu_);
-    if (!latest_) {
-      latest_ = std::move(base);
-      latest_time_ = absl::Now();
-    }
-    subs_.push_back(sub);
-    return std::make_pair(sub, latest_);
+    return JoinPolling(std::move(sub), std::move(base));
   }
+  return JoinPolling(std::move(sub), std::move(base));
+}
+
+std::pair<std::shared_ptr<WatchHub::Subscription>, std::shared_ptr<const Snapshot>> WatchHub::JoinPolling(
+    std::shared_ptr<Subscription> sub, std::shared_ptr<const Snapshot> base) {
   absl::MutexLock lock(&mu_);
-  // A poll between the locks may have replaced the table (then the newer one
-  // is the base) or, with nobody subscribed yet, let go of it.
+  // A poll since `base` was read may have replaced the table (then the newer
+  // one is the base) or, with nobody subscribed yet, let go of it.
   if (!latest_) {
     latest_ = std::move(base);
     latest_time_ = absl::Now();
   }
   subs_.push_back(sub);
-  return std::make_pair(sub, latest_);
+  return std::make_pair(std::move(sub), latest_);
 }
 
 void WatchHub::Unsubscribe(const std::shared_ptr<Subscription>& s) {

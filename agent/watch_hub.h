@@ -97,6 +97,10 @@ class WatchHub {
  private:
   absl::StatusOr<std::shared_ptr<const Snapshot>> Dump(StateMask states = kAllStates, bool tcp_info = true);
   void Poll();
+  // Polling: adds `sub` with the hub's table, which becomes `base` if the
+  // hub holds none.
+  std::pair<std::shared_ptr<Subscription>, std::shared_ptr<const Snapshot>> JoinPolling(
+      std::shared_ptr<Subscription> sub, std::shared_ptr<const Snapshot> base);
   void RunPolling();
   void RunEvents();
   // Hands one kernel record to the tracker: every record goes through here.

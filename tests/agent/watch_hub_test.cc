@@ -94,6 +94,30 @@ class CountingSource : public kernel::DiagSource {
   int dumps_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// The recording's last established socket with a cookie, or null.
+const v1::Connection* AnEstablishedSocket(const Snapshot& table) {
+  const v1::Connection* est = nullptr;
+  for (const v1::Connection& c : table) {
+    if (c.state() == v1::TCP_STATE_ESTABLISHED && c.cookie() != 0) est = &c;
+  }
+  return est;
+}
+
+// Hands the hub a record saying that socket `cookie` went from ESTABLISHED
+// to CLOSE just now.
+void RecordClose(Script* script, uint64_t cookie) {
+  tcb_event r;
+  std::memset(&r, 0, sizeof(r));
+  r.kind = TCB_EVENT_STATE;
+  r.family = AF_INET;
+  r.cookie = cookie;
+  r.oldstate = v1::TCP_STATE_ESTABLISHED;
+  r.newstate = v1::TCP_STATE_CLOSE;
+  r.ktime_ns = kernel::MonotonicNowNs();
+  absl::MutexLock l(&script->mu);
+  script->records.push_back(r);
+}
+
 // Waits up to 5 s for `n` events.
 std::vector<std::shared_ptr<const HubEvent>> NextEvents(WatchHub::Subscription* sub, size_t n) {
   std::vector<std::shared_ptr<const HubEvent>> got;
@@ -154,25 +178,11 @@ TEST_F(WatchHubTest, SkippedRecordsAreMadeUpForByADump) {
   auto subscribed = hub.Subscribe(nullptr);
   ASSERT_TRUE(subscribed.ok()) << subscribed.status();
   WatchHub::Subscription* sub = subscribed->first.get();
-  const v1::Connection* est = nullptr;
-  for (const v1::Connection& c : *subscribed->second) {
-    if (c.state() == v1::TCP_STATE_ESTABLISHED && c.cookie() != 0) est = &c;
-  }
+  const v1::Connection* est = AnEstablishedSocket(*subscribed->second);
   ASSERT_NE(est, nullptr) << "the recording has an established socket";
 
   // A record says it closed; the recording (the "kernel") still has it.
-  tcb_event r;
-  std::memset(&r, 0, sizeof(r));
-  r.kind = TCB_EVENT_STATE;
-  r.family = AF_INET;
-  r.cookie = est->cookie();
-  r.oldstate = v1::TCP_STATE_ESTABLISHED;
-  r.newstate = v1::TCP_STATE_CLOSE;
-  r.ktime_ns = kernel::MonotonicNowNs();
-  {
-    absl::MutexLock l(&script->mu);
-    script->records.push_back(r);
-  }
+  RecordClose(script, est->cookie());
   std::vector<std::shared_ptr<const HubEvent>> got = NextEvents(sub, 1);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0]->kind, HubEvent::Kind::kRemoved);
@@ -221,23 +231,9 @@ TEST(WatchHubBpfTest, ANewcomerSharesTheDumpUntilAnEventIsSent) {
   EXPECT_EQ(b->second.get(), a->second.get());
 
   // An established socket closes: both watchers hear it.
-  const v1::Connection* est = nullptr;
-  for (const v1::Connection& c : *a->second) {
-    if (c.state() == v1::TCP_STATE_ESTABLISHED && c.cookie() != 0) est = &c;
-  }
+  const v1::Connection* est = AnEstablishedSocket(*a->second);
   ASSERT_NE(est, nullptr) << "the recording has an established socket";
-  tcb_event r;
-  std::memset(&r, 0, sizeof(r));
-  r.kind = TCB_EVENT_STATE;
-  r.family = AF_INET;
-  r.cookie = est->cookie();
-  r.oldstate = v1::TCP_STATE_ESTABLISHED;
-  r.newstate = v1::TCP_STATE_CLOSE;
-  r.ktime_ns = kernel::MonotonicNowNs();
-  {
-    absl::MutexLock l(&script->mu);
-    script->records.push_back(r);
-  }
+  RecordClose(script.get(), est->cookie());
   for (auto* s : {a->first.get(), b->first.get()}) {
     std::vector<std::shared_ptr<const HubEvent>> got = NextEvents(s, 1);
     ASSERT_EQ(got.size(), 1u);
