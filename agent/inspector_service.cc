@@ -254,7 +254,7 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
     b->set_total(total);
     return write(&e, t);
   };
-  if (!send_snapshot(*subscribed->second, false, hub->LatestTime())) return grpc::Status::OK;
+  if (!send_snapshot(*subscribed->second, false, sub->snapshot_time())) return grpc::Status::OK;
   // Sent: a long stream must not hold a copy of the table, nor the agent
   // the pages it took (100k sockets: ~90 MB).
   subscribed->second.reset();
@@ -266,8 +266,9 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
     events.clear();
     if (!sub->Next(wait, &events)) {
       // Fell behind: what was queued is gone; start again from the latest dump.
-      std::shared_ptr<const Snapshot> latest = hub->LatestSnapshot();
-      if (latest && !send_snapshot(*latest, true, hub->LatestTime())) return grpc::Status::OK;
+      absl::Time captured_at;
+      std::shared_ptr<const Snapshot> latest = hub->LatestSnapshot(&captured_at);
+      if (latest && !send_snapshot(*latest, true, captured_at)) return grpc::Status::OK;
       continue;
     }
     for (size_t i = 0; i < events.size();) {

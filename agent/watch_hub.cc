@@ -90,13 +90,17 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
     // dump began are already in the snapshot and are not this watcher's.
     absl::MutexLock lock(&mu_);
     const bool first = subs_.empty();
-    if (std::shared_ptr<const Snapshot> shared = shared_.lock();
-        !first && shared && shared_deliveries_ == deliveries_) {
-      // Nothing was sent since that dump: the newcomer starts where its
-      // holder did, and every record from then on is for both.
-      sub->since_monotonic_ns_ = shared_since_ns_;
-      subs_.push_back(sub);
-      return std::make_pair(sub, std::move(shared));
+    // The counts first: a table locked and then not used would be freed
+    // here, under the lock, if its last holder let go meanwhile.
+    if (!first && shared_deliveries_ == deliveries_) {
+      if (std::shared_ptr<const Snapshot> shared = shared_.lock()) {
+        // Nothing was delivered since that dump: the newcomer starts where
+        // its taker did, and every record from then on is for both.
+        sub->since_monotonic_ns_ = shared_since_ns_;
+        sub->snapshot_time_ = shared_time_;
+        subs_.push_back(sub);
+        return std::make_pair(sub, std::move(shared));
+      }
     }
     if (first) {
       // The programs run only while someone watches (RunEvents detaches
@@ -118,12 +122,12 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
     if (first) {
       tracker_.Clear();
       tracker_.Seed(**snap, absl::Now(), span);
-      ++deliveries_;
     }
     // The tracker holds what it needs; a second copy of the table would
     // double the memory of watching (resyncs dump afresh).
-    latest_time_ = absl::Now();
+    sub->snapshot_time_ = absl::Now();
     shared_ = *snap;
+    shared_time_ = sub->snapshot_time_;
     shared_since_ns_ = sub->since_monotonic_ns_;
     shared_deliveries_ = deliveries_;
     subs_.push_back(sub);
@@ -136,7 +140,8 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
   }
   if (!base) {
     // One dump for everyone who finds the hub without a table: those who
-    // wait here take the table the first one left.
+    // wait here take the table the first one left (or, if its dump failed,
+    // try in turn).
     absl::MutexLock first_dump(&first_dump_mu_);
     {
       absl::MutexLock lock(&mu_);
@@ -161,6 +166,7 @@ std::pair<std::shared_ptr<WatchHub::Subscription>, std::shared_ptr<const Snapsho
     latest_ = std::move(base);
     latest_time_ = absl::Now();
   }
+  sub->snapshot_time_ = latest_time_;
   subs_.push_back(sub);
   return std::make_pair(std::move(sub), latest_);
 }
@@ -170,21 +176,16 @@ void WatchHub::Unsubscribe(const std::shared_ptr<Subscription>& s) {
   subs_.erase(std::remove(subs_.begin(), subs_.end(), s), subs_.end());
 }
 
-std::shared_ptr<const Snapshot> WatchHub::LatestSnapshot() {
+std::shared_ptr<const Snapshot> WatchHub::LatestSnapshot(absl::Time* captured_at) {
   if (events_) {
     absl::StatusOr<std::shared_ptr<const Snapshot>> fresh = Dump();
+    *captured_at = absl::Now();
     if (!fresh.ok()) return nullptr;
-    absl::MutexLock lock(&mu_);
-    latest_time_ = absl::Now();
     return *fresh;
   }
   absl::MutexLock lock(&mu_);
+  *captured_at = latest_time_;
   return latest_;
-}
-
-absl::Time WatchHub::LatestTime() {
-  absl::MutexLock lock(&mu_);
-  return latest_time_;
 }
 
 size_t WatchHub::subscribers() {
@@ -292,8 +293,7 @@ void WatchHub::ApplyRecord(const tcb_event& r, HubEvents* out) {
     Log(LogLevel::kInfo,
         absl::StrCat("BPF record: kind ", r.kind, " cookie ", r.cookie, " ports ", r.sport, "->", r.dport, " state ",
                      static_cast<int>(r.oldstate), "->", static_cast<int>(r.newstate), " at ", r.ktime_ns,
-                     " ns (attached at ", attached_since_ns_, "; lost ", events_->lost(), ", skipped ",
-                     events_->missed(), ")"));
+                     " ns (attached at ", attached_since_ns_, "; lost so far ", events_->lost(), ")"));
   }
   // A record from before the programs were last attached (a run that ended
   // after the detach and its drain) is not the tracker's.

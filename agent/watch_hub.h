@@ -40,8 +40,9 @@ namespace tcbscope {
 struct WatchOptions {
   absl::Duration poll_interval = absl::Seconds(1);
   size_t queue_limit = 10000;  // events a subscriber may have waiting
-  // BPF: log each record as the hub reads it, with the kernel's counts of
-  // lost and skipped records then (diagnosis).
+  // BPF: log each record as the hub reads it, with the count of records lost
+  // so far (diagnosis; records the kernel skipped are logged when a dump
+  // makes up for them).
   bool log_records = false;
 };
 
@@ -53,6 +54,9 @@ class WatchHub {
     // when the subscriber overflowed since the last call (its events were
     // dropped; it must resync from LatestSnapshot()).
     bool Next(absl::Duration timeout, std::vector<std::shared_ptr<const HubEvent>>* out);
+    // When the snapshot Subscribe returned with this subscriber was taken.
+    // Set before Subscribe returns; constant after.
+    absl::Time snapshot_time() const { return snapshot_time_; }
 
    private:
     friend class WatchHub;
@@ -62,6 +66,7 @@ class WatchHub {
     bool overflowed_ ABSL_GUARDED_BY(mu_) = false;
     size_t limit_ = 0;
     uint64_t since_monotonic_ns_ = 0;  // kernel events older than its snapshot are not its
+    absl::Time snapshot_time_;
   };
 
   // A polling hub. `source` must outlive the hub.
@@ -76,19 +81,20 @@ class WatchHub {
 
   // Registers a subscriber and returns it with the snapshot its events are
   // relative to (taken now if the hub holds none). Subscribers that arrive
-  // together share one dump: a polling hub dumps once for all who find it
-  // without a table, and a BPF hub gives a newcomer the previous
-  // subscriber's dump while that one still holds it and no event has been
-  // sent since (so the two are in the same place). Only events `wants`
+  // together share one dump: a polling hub's first dump serves all who find
+  // it without a table (a failed one is tried again by the next), and a BPF
+  // hub gives a newcomer the last dump a subscriber took, while any stream
+  // still holds it and no event has been delivered since (so the two
+  // subscribers are in the same place). Only events `wants`
   // accepts are queued for it, so its queue limit counts its own events, not
   // the whole host's.
   absl::StatusOr<std::pair<std::shared_ptr<Subscription>, std::shared_ptr<const Snapshot>>> Subscribe(
       std::function<bool(const HubEvent&)> wants);
   void Unsubscribe(const std::shared_ptr<Subscription>& s);
 
-  // The snapshot a resync sends: the most recent poll, or (BPF) a dump now.
-  std::shared_ptr<const Snapshot> LatestSnapshot();
-  absl::Time LatestTime();
+  // The snapshot a resync sends: the most recent poll, or (BPF) a dump now;
+  // null if the dump failed. `captured_at` is set to when it was taken.
+  std::shared_ptr<const Snapshot> LatestSnapshot(absl::Time* captured_at);
 
   size_t subscribers();
   const WatchOptions& options() const { return options_; }
@@ -116,20 +122,22 @@ class WatchHub {
   absl::Mutex mu_;
   std::vector<std::shared_ptr<Subscription>> subs_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const Snapshot> latest_ ABSL_GUARDED_BY(mu_);
-  absl::Time latest_time_ ABSL_GUARDED_BY(mu_);
+  absl::Time latest_time_ ABSL_GUARDED_BY(mu_);  // polling: when latest_ was taken
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Mutex dump_mu_;  // one dump at a time
   // Polling: held by a subscriber dumping for a hub without a table, so that
   // those arriving meanwhile wait for its table instead of dumping again.
   absl::Mutex first_dump_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  // BPF: the last subscriber's dump, kept only as long as a stream holds it
-  // (it is sent, then let go), with the time its events start from and the
-  // delivery count when it was taken.
+  // BPF: the last dump a subscriber took, alive only while some stream holds
+  // it (it is sent, then let go), with when it was taken, the time its
+  // events start from and the delivery count then.
   std::weak_ptr<const Snapshot> shared_ ABSL_GUARDED_BY(mu_);
+  absl::Time shared_time_ ABSL_GUARDED_BY(mu_);
   uint64_t shared_since_ns_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t shared_deliveries_ ABSL_GUARDED_BY(mu_) = 0;
-  // BPF: how many times watchers were sent events, or the tracker started
-  // over; a dump taken at another count is not a newcomer's.
+  // BPF: how many non-empty batches of events Deliver has handed on (whether
+  // or not any watcher wanted them), plus resyncs; a dump taken at another
+  // count is not a newcomer's.
   uint64_t deliveries_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<kernel::BpfEventReader> events_;
   EventTracker tracker_ ABSL_GUARDED_BY(mu_);
