@@ -464,6 +464,10 @@ TEST(WatchSourcesTest, BothSourcesTellTheSameStory) {
   // established -> fin-wait-2 -> time-wait.
   const Story expected_client = {"established", "fin-wait-2", "time-wait"};
   EXPECT_EQ(from_bpf.at({client_port, port}), expected_client);
+  // --log-records did log them: the client's connect, by its port.
+  EXPECT_NE(bpf->Log().find("BPF record: kind 1 cookie "), std::string::npos) << bpf->Log();
+  EXPECT_NE(bpf->Log().find(absl::StrCat(" ports ", client_port, "->", port, " state 2->1 ")), std::string::npos)
+      << bpf->Log();
 }
 
 // The agent's tracepoint links (one per attached tp_btf program), from its file
