@@ -152,6 +152,8 @@ WatchHub::Subscribe(std::function<bool(const HubEvent&)> wants) {
       if (!fresh.ok()) return fresh.status();
       base = *std::move(fresh);
     }
+    // Still holding first_dump_mu_: the table must be the hub's before the
+    // next waiter looks for it.
     return JoinPolling(std::move(sub), std::move(base));
   }
   return JoinPolling(std::move(sub), std::move(base));
