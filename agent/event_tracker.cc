@@ -15,10 +15,26 @@ constexpr uint8_t kClose = v1::TCP_STATE_CLOSE;
 constexpr absl::Duration kTimeWaitLength = absl::Seconds(60);
 constexpr absl::Duration kTimeWaitSlack = absl::Milliseconds(200);
 constexpr absl::Duration kTimeWaitRecheck = absl::Seconds(1);
+// A FIN_WAIT1 socket no record has moved on is looked at after this long:
+// past the peer's longest delayed ACK (200 ms), so that an ordinary close
+// has long been reported by then and costs no lookup. Then at doubling
+// intervals, up to the last.
+constexpr absl::Duration kClosingFirstCheck = absl::Milliseconds(300);
+constexpr absl::Duration kClosingLastCheck = absl::Seconds(30);
 // Removed sockets remembered for late records.
 constexpr size_t kGoneRemembered = 4096;
 
 bool HasEndpoints(const tcb_event& r) { return r.sport != 0 && r.dport != 0; }
+
+// Takes the cookies whose check is due by `now` off a schedule, in time order.
+std::vector<uint64_t> TakeDue(std::multimap<absl::Time, uint64_t>* schedule, absl::Time now) {
+  std::vector<uint64_t> due;
+  while (!schedule->empty() && schedule->begin()->first <= now) {
+    due.push_back(schedule->begin()->second);
+    schedule->erase(schedule->begin());
+  }
+  return due;
+}
 
 std::shared_ptr<HubEvent> Event(HubEvent::Kind kind, absl::Time t, uint64_t mono,
                                       std::shared_ptr<const v1::Connection> before,
@@ -60,10 +76,19 @@ EventTracker::EventTracker(Lookup lookup, std::function<std::string(uint32_t)> r
 
 void EventTracker::Remember(std::shared_ptr<const v1::Connection> c, absl::Time now, bool time_wait) {
   if (time_wait || c->state() == v1::TCP_STATE_TIME_WAIT) {
-    time_wait_.emplace(NextTimeWaitCheck(*c, now), c->cookie());
-    tw_cookies_.insert(c->cookie());
+    // Once: a socket already followed keeps its schedule (a late record may
+    // report what a lookup found first).
+    if (tw_cookies_.insert(c->cookie()).second) time_wait_.emplace(NextTimeWaitCheck(*c, now), c->cookie());
+  } else {
+    WatchClosing(*c, now);
   }
   known_[c->cookie()] = std::move(c);
+}
+
+void EventTracker::WatchClosing(const v1::Connection& c, absl::Time now) {
+  if (c.state() != v1::TCP_STATE_FIN_WAIT1) return;
+  if (!closing_wait_.emplace(c.cookie(), kClosingFirstCheck).second) return;  // already watched
+  closing_.emplace(now + kClosingFirstCheck, c.cookie());
 }
 
 absl::Time EventTracker::NextTimeWaitCheck(const v1::Connection& c, absl::Time now) {
@@ -158,6 +183,7 @@ void EventTracker::Reconcile(const Snapshot& dump, DumpSpan span, absl::Time now
 
 void EventTracker::Forget(uint64_t cookie, std::shared_ptr<const v1::Connection> last) {
   tw_cookies_.erase(cookie);
+  closing_wait_.erase(cookie);
   if (gone_.size() >= kGoneRemembered && !gone_order_.empty()) {
     gone_.erase(gone_order_.front());
     gone_order_.pop_front();
@@ -172,6 +198,8 @@ void EventTracker::Clear() {
   pending_.clear();
   time_wait_.clear();
   tw_cookies_.clear();
+  closing_.clear();
+  closing_wait_.clear();
   settled_until_ns_ = 0;
 }
 
@@ -286,9 +314,7 @@ void EventTracker::Apply(const tcb_event& r, absl::Time t, HubEvents* out) {
         return;
       }
     }
-    out->push_back(Event(HubEvent::Kind::kRemoved, t, r.ktime_ns, before, nullptr));
-    known_.erase(known);
-    Forget(r.cookie, std::move(before));
+    Remove(known, t, r.ktime_ns, out);
     return;
   }
   auto after = std::make_shared<v1::Connection>(*before);
@@ -309,6 +335,7 @@ void EventTracker::Apply(const tcb_event& r, absl::Time t, HubEvents* out) {
     return;
   }
   out->push_back(Event(HubEvent::Kind::kChanged, t, r.ktime_ns, before, after));
+  WatchClosing(*after, t);
   known->second = std::move(after);
 }
 
@@ -342,11 +369,17 @@ void EventTracker::ResolvePending(const Snapshot& dump, absl::Time now, absl::Ti
   }
 }
 
+void EventTracker::Remove(KnownMap::iterator it, absl::Time t, uint64_t mono, HubEvents* out) {
+  std::shared_ptr<const v1::Connection> last = std::move(it->second);
+  const uint64_t cookie = it->first;
+  known_.erase(it);
+  out->push_back(Event(HubEvent::Kind::kRemoved, t, mono, last, nullptr));
+  Forget(cookie, std::move(last));
+}
+
 void EventTracker::ExpireTimeWait(absl::Time now, HubEvents* out) {
   std::vector<std::pair<absl::Time, uint64_t>> again;
-  while (!time_wait_.empty() && time_wait_.begin()->first <= now) {
-    const uint64_t cookie = time_wait_.begin()->second;
-    time_wait_.erase(time_wait_.begin());
+  for (const uint64_t cookie : TakeDue(&time_wait_, now)) {
     auto it = known_.find(cookie);
     if (it == known_.end() || !tw_cookies_.contains(cookie)) continue;
     absl::StatusOr<std::optional<v1::Connection>> still = lookup_ ? lookup_(*it->second) : std::optional<v1::Connection>();
@@ -363,12 +396,43 @@ void EventTracker::ExpireTimeWait(absl::Time now, HubEvents* out) {
       again.emplace_back(NextTimeWaitCheck(*it->second, now), cookie);
       continue;
     }
-    out->push_back(Event(HubEvent::Kind::kRemoved, now, 0, it->second, nullptr));
-    std::shared_ptr<const v1::Connection> last = it->second;
-    known_.erase(it);
-    Forget(cookie, std::move(last));
+    Remove(it, now, 0, out);
   }
   for (const auto& a : again) time_wait_.insert(a);
+}
+
+void EventTracker::CheckClosing(absl::Time now, HubEvents* out) {
+  std::vector<std::pair<absl::Time, uint64_t>> again;
+  for (const uint64_t cookie : TakeDue(&closing_, now)) {
+    auto wait = closing_wait_.find(cookie);
+    if (wait == closing_wait_.end()) continue;  // gone since
+    auto it = known_.find(cookie);
+    if (it == known_.end() || it->second->state() != v1::TCP_STATE_FIN_WAIT1 || tw_cookies_.contains(cookie)) {
+      closing_wait_.erase(wait);  // a record or a dump has moved it on: the common case, no lookup
+      continue;
+    }
+    absl::StatusOr<std::optional<v1::Connection>> found =
+        lookup_ ? lookup_(*it->second) : std::optional<v1::Connection>();
+    if (!found.ok()) {
+      again.emplace_back(now + wait->second, cookie);
+      continue;
+    }
+    if (found->has_value() && (*found)->cookie() == cookie) {
+      std::shared_ptr<const v1::Connection> after = Kept(**found);
+      if (after->state() == v1::TCP_STATE_FIN_WAIT1) {
+        wait->second = std::min(2 * wait->second, kClosingLastCheck);
+        again.emplace_back(now + wait->second, cookie);
+        continue;
+      }
+      closing_wait_.erase(wait);
+      out->push_back(Event(HubEvent::Kind::kChanged, now, 0, it->second, after));
+      Remember(std::move(after), now, IsTimeWaitSocket(**found));
+      continue;
+    }
+    closing_wait_.erase(wait);
+    Remove(it, now, 0, out);
+  }
+  for (const auto& a : again) closing_.insert(a);
 }
 
 }  // namespace tcbscope

@@ -391,6 +391,12 @@ void WatchHub::RunEvents() {
     for (const tcb_event& r : batch) ApplyRecord(r, &out);
     Reconcile(now, &out);
     tracker_.ExpireTimeWait(now, &out);
+    const size_t before_closing = out.size();
+    tracker_.CheckClosing(now, &out);
+    if (options_.log_records && out.size() > before_closing) {
+      Log(LogLevel::kInfo, absl::StrCat("BPF: ", out.size() - before_closing,
+                                        " change(s) with no record, found by looking up a socket left in FIN_WAIT1"));
+    }
     if (std::optional<absl::Time> oldest = tracker_.OldestPending(); oldest && now - *oldest >= kPendingLookup) {
       absl::StatusOr<std::shared_ptr<const Snapshot>> syn =
           Dump(StateBit(v1::TCP_STATE_SYN_SENT) | StateBit(v1::TCP_STATE_SYN_RECV), false);

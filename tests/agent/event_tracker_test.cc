@@ -52,6 +52,12 @@ v1::Connection TimeWait(v1::TcpState reported, uint32_t expires_ms) {
 
 using K = HubEvent::Kind;
 
+// A connection whose owner has just closed it: established, then FIN-WAIT-1.
+void ConnectThenClose(EventTracker* t, absl::Time now, HubEvents* out) {
+  t->Apply(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED), now, out);
+  t->Apply(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1), now, out);
+}
+
 TEST(EventTrackerTest, ConnectIsHeldUntilItsPortIsKnown) {
   FakeKernel kernel;
   EventTracker t(kernel.lookup(), nullptr);
@@ -78,8 +84,7 @@ TEST(EventTrackerTest, ActiveCloseBecomesTimeWaitAndIsRemovedWhenItsTimerEnds) {
   EventTracker t(kernel.lookup(), nullptr);
   const absl::Time now = absl::Now();
   HubEvents out;
-  t.Apply(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED), now, &out);
-  t.Apply(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1), now, &out);
+  ConnectThenClose(&t, now, &out);
   t.Apply(Record(v1::TCP_STATE_FIN_WAIT1, v1::TCP_STATE_FIN_WAIT2), now, &out);
   kernel.socket = TimeWait(v1::TCP_STATE_TIME_WAIT, 60000);
   // The kernel clears the port before CLOSE; the tracker still knows it.
@@ -106,8 +111,7 @@ TEST(EventTrackerTest, OrphanFinWait2IsFollowedUntilTimeWaitAndGone) {
   EventTracker t(kernel.lookup(), nullptr);
   const absl::Time now = absl::Now();
   HubEvents out;
-  t.Apply(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED), now, &out);
-  t.Apply(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1), now, &out);
+  ConnectThenClose(&t, now, &out);
   t.Apply(Record(v1::TCP_STATE_FIN_WAIT1, v1::TCP_STATE_FIN_WAIT2), now, &out);
   kernel.socket = TimeWait(v1::TCP_STATE_FIN_WAIT2, 59000);
   out.clear();
@@ -123,6 +127,83 @@ TEST(EventTrackerTest, OrphanFinWait2IsFollowedUntilTimeWaitAndGone) {
   t.ExpireTimeWait(now + absl::Seconds(62), &out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0]->kind, K::kRemoved);
+}
+
+// The kernel sometimes turns a socket closed in FIN-WAIT-1 into a time-wait
+// socket without a record for either step (event_tracker.h).
+TEST(EventTrackerTest, AClosingSocketTheKernelStopsReportingIsLookedUp) {
+  FakeKernel kernel;
+  EventTracker t(kernel.lookup(), nullptr);
+  const absl::Time now = absl::Now();
+  HubEvents out;
+  ConnectThenClose(&t, now, &out);
+  out.clear();
+  kernel.socket = TimeWait(v1::TCP_STATE_FIN_WAIT2, 59900);
+  t.CheckClosing(now + absl::Milliseconds(250), &out);
+  EXPECT_EQ(kernel.lookups, 0) << "looked up before the peer's delayed ACK could have come";
+  t.CheckClosing(now + absl::Milliseconds(350), &out);
+  EXPECT_EQ(kernel.lookups, 1);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->kind, K::kChanged);
+  EXPECT_EQ(out[0]->before->state(), v1::TCP_STATE_FIN_WAIT1);
+  EXPECT_EQ(out[0]->after->state(), v1::TCP_STATE_FIN_WAIT2);
+  EXPECT_EQ(out[0]->before->local().port(), 40000u);
+  // From here it is a time-wait socket like any other: followed to the end.
+  out.clear();
+  kernel.socket = TimeWait(v1::TCP_STATE_TIME_WAIT, 60000);
+  t.ExpireTimeWait(now + absl::Milliseconds(1500), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->after->state(), v1::TCP_STATE_TIME_WAIT);
+  out.clear();
+  kernel.socket.reset();
+  t.ExpireTimeWait(now + absl::Seconds(62), &out);
+  t.CheckClosing(now + absl::Seconds(62), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->kind, K::kRemoved);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(EventTrackerTest, AReportedCloseCostsNoLookup) {
+  FakeKernel kernel;
+  EventTracker t(kernel.lookup(), nullptr);
+  const absl::Time now = absl::Now();
+  HubEvents out;
+  ConnectThenClose(&t, now, &out);
+  t.Apply(Record(v1::TCP_STATE_FIN_WAIT1, v1::TCP_STATE_FIN_WAIT2), now + absl::Milliseconds(40), &out);
+  out.clear();
+  t.CheckClosing(now + absl::Seconds(5), &out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(kernel.lookups, 0);
+}
+
+TEST(EventTrackerTest, AFinWait1ThatLingersIsLookedAtLessAndLessUntilItIsGone) {
+  FakeKernel kernel;
+  EventTracker t(kernel.lookup(), nullptr);
+  const absl::Time now = absl::Now();
+  HubEvents out;
+  ConnectThenClose(&t, now, &out);
+  out.clear();
+  // Its FIN unacknowledged: still FIN-WAIT-1, a full socket.
+  v1::Connection waiting = ConnectionFromRecord(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1));
+  waiting.set_inode(1234);
+  kernel.socket = waiting;
+  t.CheckClosing(now + absl::Milliseconds(300), &out);  // 0.3 s
+  t.CheckClosing(now + absl::Milliseconds(800), &out);
+  EXPECT_EQ(kernel.lookups, 1) << "the second look waits twice as long";
+  t.CheckClosing(now + absl::Milliseconds(900), &out);  // 0.3 + 0.6 s
+  t.CheckClosing(now + absl::Milliseconds(2000), &out);
+  EXPECT_EQ(kernel.lookups, 2);
+  t.CheckClosing(now + absl::Milliseconds(2100), &out);  // + 1.2 s
+  EXPECT_EQ(kernel.lookups, 3);
+  EXPECT_TRUE(out.empty()) << "nothing changed";
+  kernel.socket.reset();  // the kernel gave up on the peer
+  t.CheckClosing(now + absl::Milliseconds(4500), &out);  // + 2.4 s
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]->kind, K::kRemoved);
+  EXPECT_EQ(out[0]->before->state(), v1::TCP_STATE_FIN_WAIT1);
+  EXPECT_EQ(t.size(), 0u);
+  t.CheckClosing(now + absl::Minutes(5), &out);
+  EXPECT_EQ(kernel.lookups, 4) << "not looked at once gone";
 }
 
 TEST(EventTrackerTest, PassiveCloseIsRemovedWithoutALookup) {
@@ -252,8 +333,7 @@ TEST(EventTrackerTest, ReconcileReportsWhatTheKernelSkippedAndFollowsOn) {
   EventTracker t(kernel.lookup(), nullptr);
   const absl::Time now = absl::Now();
   HubEvents out;
-  t.Apply(Record(v1::TCP_STATE_SYN_SENT, v1::TCP_STATE_ESTABLISHED), now, &out);
-  t.Apply(Record(v1::TCP_STATE_ESTABLISHED, v1::TCP_STATE_FIN_WAIT1), now, &out);
+  ConnectThenClose(&t, now, &out);
   out.clear();
   Snapshot dump;
   *dump.Add() = TimeWait(v1::TCP_STATE_FIN_WAIT2, 59000);
