@@ -381,25 +381,50 @@ TEST_P(WatchE2eTest, StalledWatcherIsResyncedAndMemoryStaysBounded) {
 // The normalized story of one socket: the states it was seen in that last
 // longer than a round trip (the ones a 100 ms poll can see in this script),
 // consecutive repeats folded, and "gone" when removed.
+// The agent's tracepoint links (one per attached tp_btf program), from its file
+// descriptors' fdinfo: the kernel's own account, whichever tool made them.
+int TracingLinks(pid_t pid) {
+  int links = 0;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fdinfo"), ec)) {
+    std::ifstream in(fd.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line == "link_type:\traw_tracepoint") ++links;
+    }
+  }
+  return links;
+}
+
 using Story = std::vector<std::string>;
 
 std::map<std::pair<int, int>, Story> Stories(const std::string& json_lines) {
   std::map<std::pair<int, int>, Story> by_port;
+  auto tell = [&](const v1::Connection& conn, bool removed) {
+    if (conn.state() == v1::TCP_STATE_LISTEN) return;
+    Story& story = by_port[{static_cast<int>(conn.local().port()), static_cast<int>(conn.remote().port())}];
+    std::string what = removed ? "gone" : StateFilterName(conn.state());
+    const v1::TcpState st = conn.state();
+    const bool transient = st == v1::TCP_STATE_SYN_SENT || st == v1::TCP_STATE_SYN_RECV ||
+                           st == v1::TCP_STATE_FIN_WAIT1 || st == v1::TCP_STATE_LAST_ACK ||
+                           st == v1::TCP_STATE_CLOSING;
+    if (transient && !removed) return;
+    if (story.empty() || story.back() != what) story.push_back(what);
+  };
   for (absl::string_view line : absl::StrSplit(json_lines, '\n', absl::SkipEmpty())) {
     v1::WatchLine w;
     if (!google::protobuf::util::JsonStringToMessage(std::string(line), &w).ok()) continue;
     const v1::WatchEvent& e = w.event();
-    const v1::Connection* conn = e.has_added() ? &e.added() : e.has_removed() ? &e.removed()
-                                 : e.has_changed() ? &e.changed().new_() : nullptr;
-    if (conn == nullptr || conn->state() == v1::TCP_STATE_LISTEN) continue;
-    Story& story = by_port[{static_cast<int>(conn->local().port()), static_cast<int>(conn->remote().port())}];
-    std::string what = e.has_removed() ? "gone" : StateFilterName(conn->state());
-    const v1::TcpState st = conn->state();
-    const bool transient = st == v1::TCP_STATE_SYN_SENT || st == v1::TCP_STATE_SYN_RECV ||
-                           st == v1::TCP_STATE_FIN_WAIT1 || st == v1::TCP_STATE_LAST_ACK ||
-                           st == v1::TCP_STATE_CLOSING;
-    if (transient && !e.has_removed()) continue;
-    if (story.empty() || story.back() != what) story.push_back(what);
+    // A watch that came up late has the first states in its snapshot.
+    if (e.has_snapshot()) {
+      for (const v1::Connection& c : e.snapshot().connections()) tell(c, false);
+    } else if (e.has_added()) {
+      tell(e.added(), false);
+    } else if (e.has_changed()) {
+      tell(e.changed().new_(), false);
+    } else if (e.has_removed()) {
+      tell(e.removed(), true);
+    }
   }
   return by_port;
 }
@@ -419,12 +444,19 @@ TEST(WatchSourcesTest, BothSourcesTellTheSameStory) {
   std::vector<std::string> filter = {"sport", "=", absl::StrCat(":", port), "or", "dport", "=", absl::StrCat(":", port)};
   testing::CommandResult out_bpf, out_poll;
   auto watch = [&](AgentProcess* a, testing::CommandResult* out) {
-    std::vector<std::string> argv = {testing::CliBinary(), "watch", a->address(), "-a", "-o", "json", "--duration", "5s"};
+    std::vector<std::string> argv = {testing::CliBinary(), "watch", a->address(), "-a", "-o", "json", "--duration", "7s"};
     argv.insert(argv.end(), filter.begin(), filter.end());
     *out = testing::RunCommand(argv, 20000);
   };
   std::thread w1(watch, bpf.get(), &out_bpf), w2(watch, poll.get(), &out_poll);
-  usleep(1000000);
+  // The script (3.5 s of the 7 s watches) starts once the BPF watch has its
+  // programs attached (a watch comes up in well under a second, but not
+  // always: another agent loading its programs beside this test once held it
+  // up for 1.5 s), and 0.5 s later for the poll watch. A watch that still came
+  // up late has the first states in its snapshot, which the stories count.
+  const absl::Time attach_by = absl::Now() + absl::Seconds(15);
+  while (TracingLinks(bpf->pid()) < 4 && absl::Now() < attach_by) usleep(20000);
+  usleep(500000);
   // The script: every step holds for 500 ms, five poll intervals.
   const int c = sockets.Connect("127.0.0.1", port);
   const int s = sockets.Accept(lfd);
@@ -442,6 +474,7 @@ TEST(WatchSourcesTest, BothSourcesTellTheSameStory) {
   // A second connection, reset by its client.
   const int c2 = sockets.Connect("127.0.0.1", port);
   const int s2 = sockets.Accept(lfd);
+  const int client_port2 = SocketSet::LocalPort(c2);
   usleep(500000);
   linger l{1, 0};
   setsockopt(c2, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
@@ -452,12 +485,23 @@ TEST(WatchSourcesTest, BothSourcesTellTheSameStory) {
   w2.join();
   ASSERT_EQ(out_bpf.exit_code, 0) << out_bpf.err;
   ASSERT_EQ(out_poll.exit_code, 0) << out_poll.err;
-  const std::map<std::pair<int, int>, Story> from_bpf = Stories(out_bpf.out), from_poll = Stories(out_poll.out);
+  // Only this test's two connections: a time-wait socket left on the same
+  // port by an earlier test matches the filter too, and may end during the
+  // watch (each source reports that end in its own time).
+  auto ours = [&](std::map<std::pair<int, int>, Story> stories) {
+    for (auto it = stories.begin(); it != stories.end();) {
+      const auto& [local, remote] = it->first;
+      const bool mine = local == client_port || remote == client_port || local == client_port2 || remote == client_port2;
+      it = mine ? std::next(it) : stories.erase(it);
+    }
+    return stories;
+  };
+  const std::map<std::pair<int, int>, Story> from_bpf = ours(Stories(out_bpf.out)), from_poll = ours(Stories(out_poll.out));
   ASSERT_EQ(from_bpf.size(), 4u) << out_bpf.out;  // two connections, two ends each
   // On a failure the BPF agent's log says which records it read, whether the
-  // kernel skipped or lost any, and what a dump then found (this failed twice
-  // in CI, in ~100 runs: the closing client's FIN_WAIT2 and TIME_WAIT never
-  // came, with nothing lost or skipped; not reproduced in 170 runs here).
+  // kernel skipped or lost any, and what a dump or a lookup then found. (The
+  // kernel now and then reports no end to the client's close at all: see
+  // design-notes, "A close the kernel does not finish reporting".)
   EXPECT_EQ(from_bpf, from_poll) << "bpf:\n" << out_bpf.out << "\npoll:\n" << out_poll.out << "\nbpf agent's log:\n"
                                  << bpf->Log();
   // And the story is the script's: the client of the first connection went
@@ -470,20 +514,6 @@ TEST(WatchSourcesTest, BothSourcesTellTheSameStory) {
       << bpf->Log();
 }
 
-// The agent's tracepoint links (one per attached tp_btf program), from its file
-// descriptors' fdinfo: the kernel's own account, whichever tool made them.
-int TracingLinks(pid_t pid) {
-  int links = 0;
-  std::error_code ec;
-  for (const auto& fd : std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fdinfo"), ec)) {
-    std::ifstream in(fd.path());
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line == "link_type:\traw_tracepoint") ++links;
-    }
-  }
-  return links;
-}
 
 // Idle, the agent's programs are detached: a host's TCP state changes run
 // them only while someone watches.
