@@ -1,8 +1,7 @@
 #include "agent/inspector_service.h"
 
-#include <malloc.h>
-
 #include "absl/strings/str_cat.h"
+#include "agent/free_memory.h"
 #include "agent/kernel/host_facts.h"
 #include "agent/kernel/proc_owners.h"
 #include "agent/log.h"
@@ -258,7 +257,7 @@ grpc::Status InspectorService::WatchConnections(grpc::ServerContext* context, co
   // Sent: a long stream must not hold a copy of the table, nor the agent
   // the pages it took (100k sockets: ~90 MB).
   subscribed->second.reset();
-  malloc_trim(0);
+  GiveFreeMemoryBack();
 
   std::vector<std::shared_ptr<const HubEvent>> events;
   const absl::Duration wait = std::min(options_.heartbeat, absl::Seconds(1));

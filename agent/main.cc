@@ -5,12 +5,13 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/agent_server.h"
 #include "agent/log.h"
+#include "common/sanitizers.h"
 
 int main(int argc, char** argv) {
   // Debian's Abseil checks every Mutex acquisition against a lock graph (a
   // debugging aid; gRPC locks on every call): ~4% of the agent's CPU for a
   // short call. The sanitizer build, which runs the tests, keeps the check.
-#ifndef __SANITIZE_ADDRESS__
+#if !TCBSCOPE_ADDRESS_SANITIZER
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 #endif
   tcbscope::AgentConfig config;

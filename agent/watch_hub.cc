@@ -1,9 +1,8 @@
 #include "agent/watch_hub.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 
+#include "agent/free_memory.h"
 #include "agent/kernel/inet_diag_parser.h"
 #include "absl/strings/str_cat.h"
 #include "agent/log.h"
@@ -220,7 +219,7 @@ void WatchHub::Poll() {
       // Nobody watches: hold no snapshot, and give its memory back.
       if (latest_) {
         latest_.reset();
-        malloc_trim(0);
+        GiveFreeMemoryBack();
       }
       return;
     }
@@ -354,7 +353,7 @@ void WatchHub::RunEvents() {
         lost_seen_ = events_->lost();
         if (!tracker_.empty()) {
           tracker_.Clear();
-          malloc_trim(0);
+          GiveFreeMemoryBack();
         }
         if (forget_lookups_) forget_lookups_();
         auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || attached_; };

@@ -4,6 +4,7 @@
 #include "absl/synchronization/mutex.h"
 #include "client/cli.h"
 #include "client/process_end.h"
+#include "common/sanitizers.h"
 
 int main(int argc, char** argv) {
   // A 100k-socket listing passes ~100 MB through short-lived buffers (JSON
@@ -22,7 +23,7 @@ int main(int argc, char** argv) {
   // Debian's Abseil checks every Mutex acquisition against a lock graph (a
   // debugging aid; gRPC locks often): a few percent of a fan-out's CPU. The
   // sanitizer build, which runs the tests, keeps the check.
-#ifndef __SANITIZE_ADDRESS__
+#if !TCBSCOPE_ADDRESS_SANITIZER
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // The process ends without tearing gRPC down: a finished host's channel is
   // kept, not destroyed, and the kernel closes its connection at the exit
