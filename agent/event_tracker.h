@@ -25,10 +25,11 @@
 //    then (in about one run in a hundred of a watch test beside another BPF
 //    agent, on 6.18; perf's own probe on the tracepoint saw nothing either)
 //    a socket closed in FIN_WAIT1 turns into a time-wait socket with no
-//    FIN_WAIT1 -> FIN_WAIT2 and no -> CLOSE at all. So a socket that enters FIN_WAIT1 is looked up
-//    if no record has moved it on after kClosingFirstCheck, and again at
-//    doubling intervals while it stays there (CheckClosing): a peer that
-//    never acknowledges the FIN keeps it in FIN_WAIT1 for minutes.
+//    FIN_WAIT1 -> FIN_WAIT2 and no -> CLOSE at all. So a socket that enters
+//    FIN_WAIT1 is looked up if no record has moved it on after
+//    kClosingFirstCheck, and again at doubling intervals while it stays
+//    there (CheckClosing): a peer that never acknowledges the FIN keeps it
+//    in FIN_WAIT1 for minutes.
 //  * Events are applied in ring-buffer order, which is per-socket order.
 //  * The kernel may skip a record (a program does not nest on one CPU; see
 //    BpfEventReader::missed). Reconcile compares a dump with what the

@@ -378,9 +378,6 @@ TEST_P(WatchE2eTest, StalledWatcherIsResyncedAndMemoryStaysBounded) {
   stalled.ctx.TryCancel();
 }
 
-// The normalized story of one socket: the states it was seen in that last
-// longer than a round trip (the ones a 100 ms poll can see in this script),
-// consecutive repeats folded, and "gone" when removed.
 // The agent's tracepoint links (one per attached tp_btf program), from its file
 // descriptors' fdinfo: the kernel's own account, whichever tool made them.
 int TracingLinks(pid_t pid) {
@@ -396,6 +393,21 @@ int TracingLinks(pid_t pid) {
   return links;
 }
 
+// Waits up to 15 s for the agent to have `want` tracepoint links; returns
+// how many it has then.
+int LinksBecome(pid_t pid, int want) {
+  const absl::Time end = absl::Now() + absl::Seconds(15);
+  int now = TracingLinks(pid);
+  while (now != want && absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(20));
+    now = TracingLinks(pid);
+  }
+  return now;
+}
+
+// The normalized story of one socket: the states it was seen in that last
+// longer than a round trip (the ones a 100 ms poll can see in this script),
+// consecutive repeats folded, and "gone" when removed.
 using Story = std::vector<std::string>;
 
 std::map<std::pair<int, int>, Story> Stories(const std::string& json_lines) {
@@ -454,8 +466,7 @@ TEST(WatchSourcesTest, BothSourcesTellTheSameStory) {
   // always: another agent loading its programs beside this test once held it
   // up for 1.5 s), and 0.5 s later for the poll watch. A watch that still came
   // up late has the first states in its snapshot, which the stories count.
-  const absl::Time attach_by = absl::Now() + absl::Seconds(15);
-  while (TracingLinks(bpf->pid()) < 4 && absl::Now() < attach_by) usleep(20000);
+  LinksBecome(bpf->pid(), 4);
   usleep(500000);
   // The script: every step holds for 500 ms, five poll intervals.
   const int c = sockets.Connect("127.0.0.1", port);
@@ -514,7 +525,6 @@ TEST(WatchSourcesTest, BothSourcesTellTheSameStory) {
       << bpf->Log();
 }
 
-
 // Idle, the agent's programs are detached: a host's TCP state changes run
 // them only while someone watches.
 TEST(WatchBpfTest, ProgramsAreAttachedOnlyWhileSomeoneWatches) {
@@ -522,25 +532,16 @@ TEST(WatchBpfTest, ProgramsAreAttachedOnlyWhileSomeoneWatches) {
   std::unique_ptr<AgentProcess> agent = StartWithSource("bpf", {}, &skip);
   if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_TRUE(agent->ok()) << agent->error() << agent->Log();
-  auto links_become = [&](int want) {
-    const absl::Time end = absl::Now() + absl::Seconds(15);
-    int now = TracingLinks(agent->pid());
-    while (now != want && absl::Now() < end) {
-      absl::SleepFor(absl::Milliseconds(20));
-      now = TracingLinks(agent->pid());
-    }
-    return now;
-  };
   EXPECT_EQ(TracingLinks(agent->pid()), 0) << "programs attached with nobody watching";
   testing::CommandResult out;
   std::thread watcher([&] {
     out = testing::RunCommand({testing::CliBinary(), "watch", agent->address(), "--duration", "3s"}, 30000);
   });
   // on_state, on_retransmit, on_send_reset, on_receive_reset.
-  EXPECT_EQ(links_become(4), 4) << "a watch did not attach the programs";
+  EXPECT_EQ(LinksBecome(agent->pid(), 4), 4) << "a watch did not attach the programs";
   watcher.join();
   ASSERT_EQ(out.exit_code, 0) << out.err;
-  EXPECT_EQ(links_become(0), 0) << "the programs stayed attached after the watch ended";
+  EXPECT_EQ(LinksBecome(agent->pid(), 0), 0) << "the programs stayed attached after the watch ended";
 }
 
 TEST(WatchRestartTest, AgentRestartIsReportedAndTheWatchResumes) {
