@@ -157,7 +157,7 @@ grpc::Status InspectorService::StreamListConnections(
   if (request->sequence() && options_.seq != nullptr) {
     seq = std::make_unique<SeqTable>();
     auto read_here = [&] {
-      absl::Status read = options_.seq->Read([&](const tcb_seq_record& r) { (*seq)[r.cookie] = r; });
+      absl::Status read = options_.seq->Read([&](const tcb_seq_record& r) { seq->Add(r); });
       if (!read.ok()) Log(LogLevel::kWarning, absl::StrCat("sequence numbers: ", read.message()));
     };
     // The iterator walks the namespace of the thread that creates it.

@@ -1,5 +1,7 @@
 #include "agent/snapshot_streamer.h"
 
+#include <sys/socket.h>
+
 #include <memory>
 #include <vector>
 
@@ -36,7 +38,7 @@ StateMask RequestStates(const Filter& filter, bool listening, bool all) {
 
 absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnectionsRequest& request,
                             const SnapshotOptions& options, const kernel::SocketOwners* owners,
-                            const BatchWriter& write, const SeqTable* seq) {
+                            const BatchWriter& write, SeqTable* seq) {
   TCB_ASSIGN_OR_RETURN(Filter filter, Filter::Parse(request.filter(), options.filter_limits));
   TCB_ASSIGN_OR_RETURN(const ConnectionFields fields, ConnectionFields::FromMask(request.fields()));
   kernel::DumpRequest dump;
@@ -114,9 +116,11 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
     }
     if (!match_all && !filter.Matches(*c)) return drop_last();
     if (owners != nullptr) owners->Fill(c->inode(), c);
-    if (seq != nullptr) {
-      if (auto it = seq->find(c->cookie()); it != seq->end()) {
-        const tcb_seq_record& r = it->second;
+    // A time-wait socket has no tcp_sock, so the iterator has no record of it.
+    if (seq != nullptr && c->state() != v1::TCP_STATE_TIME_WAIT) {
+      if (const tcb_seq_record* found = seq->Find(c->cookie(), c->family() == v1::FAMILY_INET ? AF_INET : AF_INET6,
+                                                  c->state() == v1::TCP_STATE_LISTEN)) {
+        const tcb_seq_record& r = *found;
         v1::SequenceSpace* q = c->mutable_seq();
         q->set_snd_una(r.snd_una);
         q->set_snd_nxt(r.snd_nxt);

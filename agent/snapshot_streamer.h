@@ -9,11 +9,10 @@
 
 #include <functional>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "agent/kernel/bpf/tcb_records.h"
 #include "agent/kernel/diag_source.h"
 #include "agent/kernel/proc_owners.h"
+#include "agent/seq_table.h"
 #include "common/filter.h"
 #include "tcbscope/v1/inspector.pb.h"
 
@@ -29,15 +28,12 @@ struct SnapshotOptions {
 // with CANCELLED.
 using BatchWriter = std::function<bool(const v1::ConnectionBatch&)>;
 
-// Sequence space by socket cookie, from one BPF iter/tcp pass.
-using SeqTable = absl::flat_hash_map<uint64_t, tcb_seq_record>;
-
 // Runs one snapshot. `owners` may be null (no -p); so may `seq` (no
 // sequence numbers: Connection.seq stays absent). Errors: InvalidArgument for
 // a bad filter or field mask (before any dump), the source's error otherwise.
 absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnectionsRequest& request,
                             const SnapshotOptions& options, const kernel::SocketOwners* owners,
-                            const BatchWriter& write, const SeqTable* seq = nullptr);
+                            const BatchWriter& write, SeqTable* seq = nullptr);
 
 // The kernel state mask a request asks for: its filter's states over the
 // -a/-l default.

@@ -48,7 +48,11 @@ struct tcb_seq_record {
   __u32 snd_wnd;
   __u32 rcv_wnd;
   __u32 rcv_wup;
-  __u32 pad;
+  /* The socket's family and state, so that a reader can match records to a
+   * dump's rows family by family (agent/seq_table.h). */
+  __u16 family;
+  __u8 state;
+  __u8 pad;
   /* Read in the same pass as the sequence numbers, so ISS = snd_una -
    * bytes_acked - 1 and IRS = rcv_nxt - bytes_received - 1 hold exactly. */
   __u64 bytes_acked;

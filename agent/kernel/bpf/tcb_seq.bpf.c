@@ -27,6 +27,8 @@ int dump_seq(struct bpf_iter__tcp *ctx) {
   r.snd_wnd = tp->snd_wnd;
   r.rcv_wnd = tp->rcv_wnd;
   r.rcv_wup = tp->rcv_wup;
+  r.family = skc->skc_family;
+  r.state = skc->skc_state;
   r.pad = 0;
   r.bytes_acked = tp->bytes_acked;
   r.bytes_received = tp->bytes_received;
