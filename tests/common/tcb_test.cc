@@ -126,6 +126,26 @@ void ExpectSameTcb(const Tcb& a, const Tcb& b) {
   EXPECT_EQ(q.rcv_wup, r.rcv_wup);
 }
 
+TEST(TcbTest, EachRowGetsItsOwnAddressesWhateverTheRowBefore) {
+  // TcbOf remembers the last address text of each side: a row that repeats
+  // it, changes it, or carries one that does not parse must still come out
+  // as if parsed alone.
+  const std::vector<std::pair<std::string, std::string>> rows = {
+      {"198.51.100.1", "198.51.100.2"}, {"198.51.100.1", "198.51.100.2"}, {"198.51.100.1", "2001:db8::2"},
+      {"not an address", "2001:db8::2"}, {"198.51.100.1", ""},           {"198.51.100.9", "198.51.100.1"},
+      {"", "198.51.100.1"}};
+  for (const auto& [local, remote] : rows) {
+    v1::Connection c;
+    c.mutable_local()->set_address(local);
+    c.mutable_remote()->set_address(remote);
+    const Tcb t = TcbOf(c);
+    for (const auto& [got, text] : {std::pair<const Endpoint*, std::string>{&t.local, local}, {&t.remote, remote}}) {
+      absl::StatusOr<IpAddress> alone = IpAddress::Parse(text);
+      EXPECT_EQ(got->address, alone.ok() ? *alone : IpAddress()) << "'" << text << "' after the rows before it";
+    }
+  }
+}
+
 TEST(TcbTest, TcbFieldPathsAreAllTcbOfReads) {
   // A connection with every field set, and the same as an agent sends it to
   // a request with TcbFieldPaths(): what the mask leaves out, TcbOf must not
