@@ -1,7 +1,7 @@
 #include "agent/seq_table.h"
 
-#include <sys/socket.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 
@@ -16,7 +16,18 @@ int SeqTable::ListOf(int family, bool listening) {
 
 void SeqTable::Add(const tcb_seq_record& r) {
   const int list = ListOf(r.family, r.state == TCP_LISTEN);
-  if (list >= 0) lists_[list].records.push_back(r);
+  if (list < 0) return;
+  std::vector<tcb_seq_record>& records = lists_[list].records;
+  const uint64_t at = static_cast<uint64_t>(list) << 32 | records.size();
+  records.push_back(r);
+  // A socket the dump reports in SYN_RECV was in one of these at the pass
+  // (a Fast Open child starts in SYN_RECV, a simultaneous open comes from
+  // SYN_SENT), or it is newer than the pass.
+  if (r.state == TCP_SYN_SENT || r.state == TCP_SYN_RECV) opening_.emplace(r.cookie, at);
+  if (indexed_) {
+    index_.clear();
+    indexed_ = false;
+  }
 }
 
 size_t SeqTable::size() const {
@@ -36,8 +47,17 @@ void SeqTable::BuildIndex() {
   indexed_ = true;
 }
 
-const tcb_seq_record* SeqTable::Find(uint64_t cookie, int family, bool listening) {
-  const int list = ListOf(family, listening);
+const tcb_seq_record* SeqTable::Take(uint64_t at, int expected_list) {
+  const int list = static_cast<int>(at >> 32);
+  const size_t position = at & 0xffffffffu;
+  // A record found in another list (which no real walk gives) leaves that
+  // list's cursor where its own rows expect it.
+  if (list == expected_list) lists_[list].next = position + 1;
+  return &lists_[list].records[position];
+}
+
+const tcb_seq_record* SeqTable::Find(uint64_t cookie, int family, int state) {
+  const int list = ListOf(family, state == TCP_LISTEN);
   if (list < 0) return nullptr;
   List& l = lists_[list];
   const size_t end = std::min(l.records.size(), l.next + kLookahead);
@@ -47,16 +67,18 @@ const tcb_seq_record* SeqTable::Find(uint64_t cookie, int family, bool listening
       return &l.records[i];
     }
   }
-  // Elsewhere, or nowhere. The socket may have left its list since the pass
-  // (a listener closing), so the index covers all four.
+  if (state == TCP_SYN_RECV) {
+    // Mostly request sockets, which have no record; a full socket's can only
+    // be among the opening ones.
+    auto it = opening_.find(cookie);
+    return it == opening_.end() ? nullptr : Take(it->second, list);
+  }
+  // Elsewhere, or nowhere. The index covers all four lists: the row's family
+  // and state are as the dump saw them.
   if (!indexed_) BuildIndex();
   ++index_lookups_;
   auto it = index_.find(cookie);
-  if (it == index_.end()) return nullptr;
-  List& found = lists_[it->second >> 32];
-  const size_t at = it->second & 0xffffffffu;
-  found.next = at + 1;
-  return &found.records[at];
+  return it == index_.end() ? nullptr : Take(it->second, list);
 }
 
 }  // namespace tcbscope

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/arena.h"
+#include "agent/kernel/bpf/tcb_records.h"
 #include "agent/kernel/inet_diag_parser.h"
 #include "common/connection_fields.h"
 #include "common/proto_time.h"
@@ -116,10 +117,13 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
     }
     if (!match_all && !filter.Matches(*c)) return drop_last();
     if (owners != nullptr) owners->Fill(c->inode(), c);
-    // A time-wait socket has no tcp_sock, so the iterator has no record of it.
-    if (seq != nullptr && c->state() != v1::TCP_STATE_TIME_WAIT) {
+    // A time-wait socket has no tcp_sock, so the iterator has no record of
+    // it. The kernel reports one as TIME_WAIT or, closed from FIN_WAIT2, as
+    // that; either way with the time-wait timer, which no full socket has.
+    const bool time_wait = c->state() == v1::TCP_STATE_TIME_WAIT || c->timer().kind() == v1::Timer::KIND_TIME_WAIT;
+    if (seq != nullptr && !time_wait) {
       if (const tcb_seq_record* found = seq->Find(c->cookie(), c->family() == v1::FAMILY_INET ? AF_INET : AF_INET6,
-                                                  c->state() == v1::TCP_STATE_LISTEN)) {
+                                                  static_cast<int>(c->state()))) {
         const tcb_seq_record& r = *found;
         v1::SequenceSpace* q = c->mutable_seq();
         q->set_snd_una(r.snd_una);

@@ -8,7 +8,9 @@ namespace {
 // keeps the last text it parsed. Parsing every address anew was ~3% of
 // `correlate`'s CPU at 2 x 100k connections. An address that does not parse
 // is the unspecified one, remembered or not.
-Endpoint EndpointOf(const v1::Endpoint& e, int side) {
+enum Side { kLocal, kRemote };
+
+Endpoint EndpointOf(const v1::Endpoint& e, Side side) {
   struct Last {
     std::string text;
     IpAddress address;
@@ -39,8 +41,8 @@ const std::vector<std::string>& TcbFieldPaths() {
 
 Tcb TcbOf(const v1::Connection& c) {
   Tcb t;
-  t.local = EndpointOf(c.local(), 0);
-  t.remote = EndpointOf(c.remote(), 1);
+  t.local = EndpointOf(c.local(), kLocal);
+  t.remote = EndpointOf(c.remote(), kRemote);
   t.state = c.state();
   t.family = c.family();
   t.v6only = c.v6only();

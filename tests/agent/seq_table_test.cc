@@ -21,9 +21,9 @@ tcb_seq_record Record(uint64_t cookie, int family = AF_INET, int state = TCP_EST
   return r;
 }
 
-// Expects `cookie`'s own record from Find.
-void ExpectFound(SeqTable& table, uint64_t cookie, int family = AF_INET, bool listening = false) {
-  const tcb_seq_record* r = table.Find(cookie, family, listening);
+// Expects `cookie`'s own record from Find for a row in `state`.
+void ExpectFound(SeqTable& table, uint64_t cookie, int family = AF_INET, int state = TCP_ESTABLISHED) {
+  const tcb_seq_record* r = table.Find(cookie, family, state);
   ASSERT_NE(r, nullptr) << "cookie " << cookie;
   EXPECT_EQ(r->cookie, cookie);
   EXPECT_EQ(r->snd_una, static_cast<uint32_t>(cookie * 7));
@@ -36,11 +36,11 @@ TEST(SeqTableTest, RowsInTheIteratorsOrderNeverTakeTheIndex) {
   table.Add(Record(1, AF_INET, TCP_LISTEN));
   table.Add(Record(2, AF_INET6, TCP_LISTEN));
   for (uint64_t c = 10; c < 1000; ++c) table.Add(Record(c, c % 3 == 0 ? AF_INET6 : AF_INET));
-  ExpectFound(table, 1, AF_INET, /*listening=*/true);
+  ExpectFound(table, 1, AF_INET, TCP_LISTEN);
   for (uint64_t c = 10; c < 1000; ++c) {
     if (c % 3 != 0) ExpectFound(table, c, AF_INET);
   }
-  ExpectFound(table, 2, AF_INET6, true);
+  ExpectFound(table, 2, AF_INET6, TCP_LISTEN);
   for (uint64_t c = 10; c < 1000; ++c) {
     if (c % 3 == 0) ExpectFound(table, c, AF_INET6);
   }
@@ -55,7 +55,7 @@ TEST(SeqTableTest, ADumpWithoutListenersStartsAtTheFirstEstablished) {
   EXPECT_EQ(table.index_lookups(), 0u);
 }
 
-TEST(SeqTableTest, RowsTheIteratorDidNotSeeAreSkipped) {
+TEST(SeqTableTest, RecordsWithoutRowsAreSteppedOver) {
   // Sockets closed between the two passes have records but no rows: the
   // cursor moves past them within its lookahead.
   SeqTable table;
@@ -78,25 +78,70 @@ TEST(SeqTableTest, ARecordFarAwayIsFoundByTheIndexAndTheCursorFollowsIt) {
 TEST(SeqTableTest, ASocketWithoutARecordGetsNone) {
   SeqTable table;
   for (uint64_t c = 1; c <= 10; ++c) table.Add(Record(c));
-  EXPECT_EQ(table.Find(5000, AF_INET, false), nullptr);  // opened after the pass
+  EXPECT_EQ(table.Find(5000, AF_INET, TCP_ESTABLISHED), nullptr);  // opened after the pass
   ExpectFound(table, 1);
 }
 
-TEST(SeqTableTest, AFamilysRowNeverGetsTheOtherFamilysRecordByPosition) {
+TEST(SeqTableTest, TheWindowIsKLookaheadRecordsLong) {
   SeqTable table;
-  table.Add(Record(1, AF_INET6));
-  table.Add(Record(2, AF_INET));
-  // Same cookie asked as the wrong family: only the index knows it, and the
-  // record returned is still the socket's own.
-  ExpectFound(table, 1, AF_INET);
-  EXPECT_EQ(table.Find(3, AF_INET6, false), nullptr);
-  EXPECT_EQ(table.Find(1, AF_UNIX, false), nullptr);
+  for (uint64_t c = 0; c < 4 * SeqTable::kLookahead; ++c) table.Add(Record(c));
+  ExpectFound(table, SeqTable::kLookahead - 1);  // the window's last
+  EXPECT_EQ(table.index_lookups(), 0u);
+  ExpectFound(table, 2 * SeqTable::kLookahead);  // one past it
+  EXPECT_EQ(table.index_lookups(), 1u);
 }
 
-TEST(SeqTableTest, ListenerThatChangedStateSinceThePassIsStillFound) {
+TEST(SeqTableTest, ARowNewerThanThePassCostsOneIndexAndTheRestStayInOrder) {
   SeqTable table;
-  table.Add(Record(1, AF_INET, TCP_CLOSE));  // bound, then listen() after the pass
-  ExpectFound(table, 1, AF_INET, /*listening=*/true);
+  for (uint64_t c = 1; c <= 1000; ++c) table.Add(Record(c));
+  for (uint64_t c = 1; c <= 1000; ++c) {
+    if (c == 500) {
+      EXPECT_EQ(table.Find(99999, AF_INET, TCP_ESTABLISHED), nullptr);
+    }
+    ExpectFound(table, c);
+  }
+  EXPECT_EQ(table.index_lookups(), 1u);
+}
+
+TEST(SeqTableTest, RequestSocketsLookOnlyAmongTheOpeningRecords) {
+  SeqTable table;
+  for (uint64_t c = 1; c <= 1000; ++c) table.Add(Record(c));
+  table.Add(Record(2000, AF_INET, TCP_SYN_RECV));  // a Fast Open child
+  table.Add(Record(2001, AF_INET, TCP_SYN_SENT));  // about to open simultaneously
+  for (uint64_t c = 1; c <= 1000; ++c) {
+    // Request sockets: no record, and no index built for them.
+    EXPECT_EQ(table.Find(100000 + c, AF_INET, TCP_SYN_RECV), nullptr);
+    ExpectFound(table, c);
+  }
+  ExpectFound(table, 2001, AF_INET, TCP_SYN_RECV);  // SYN_SENT at the pass, SYN_RECV now
+  ExpectFound(table, 2000, AF_INET, TCP_SYN_RECV);  // behind the cursor by now
+  EXPECT_EQ(table.index_lookups(), 0u);
+  // An established row is never answered from the opening records alone.
+  EXPECT_EQ(table.Find(100001, AF_INET, TCP_ESTABLISHED), nullptr);
+  EXPECT_EQ(table.index_lookups(), 1u);
+}
+
+TEST(SeqTableTest, ARecordAddedAfterAFindIsFound) {
+  SeqTable table;
+  for (uint64_t c = 1; c <= 200; ++c) table.Add(Record(c));
+  EXPECT_EQ(table.Find(500, AF_INET, TCP_ESTABLISHED), nullptr);  // builds the index
+  table.Add(Record(500));
+  ExpectFound(table, 500);
+}
+
+TEST(SeqTableTest, ARecordInAnotherListIsFoundAndLeavesThatListsCursor) {
+  // No real walk gives this (a socket's family and listening do not change
+  // between the passes), but the answer must still be the socket's own.
+  SeqTable table;
+  for (uint64_t c = 1; c <= 200; ++c) table.Add(Record(c, AF_INET6));
+  table.Add(Record(1000, AF_INET));
+  ExpectFound(table, 150, AF_INET);  // asked as IPv4: only the index has it
+  EXPECT_EQ(table.Find(7, AF_UNIX, TCP_ESTABLISHED), nullptr);
+  // The IPv6 list's cursor was not moved to 151 by that: its rows from the
+  // start are still found in order.
+  const uint64_t before = table.index_lookups();
+  for (uint64_t c = 1; c <= 100; ++c) ExpectFound(table, c, AF_INET6);
+  EXPECT_EQ(table.index_lookups(), before);
 }
 
 TEST(SeqTableTest, RecordsOfOtherFamiliesAreDropped) {

@@ -2,9 +2,16 @@
 // recorded dump, with a plain callback in place of the gRPC stream.
 #include "agent/snapshot_streamer.h"
 
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "absl/container/flat_hash_set.h"
 #include "agent/kernel/replay_source.h"
 #include "gtest/gtest.h"
 
@@ -30,13 +37,16 @@ struct Collected {
 };
 
 absl::Status Snapshot(kernel::DiagSource& src, const v1::ListConnectionsRequest& req, Collected* out,
-                 uint32_t batch_size = 1000) {
+                 uint32_t batch_size = 1000, SeqTable* seq = nullptr) {
   SnapshotOptions opts;
   opts.batch_size = batch_size;
-  return StreamSnapshot(src, req, opts, nullptr, [&](const v1::ConnectionBatch& b) {
-    out->batches.push_back(b);
-    return true;
-  });
+  return StreamSnapshot(
+      src, req, opts, nullptr,
+      [&](const v1::ConnectionBatch& b) {
+        out->batches.push_back(b);
+        return true;
+      },
+      seq);
 }
 
 TEST(SnapshotStreamerTest, BatchesAndMarksTheLast) {
@@ -236,6 +246,96 @@ TEST(SnapshotStreamerTest, BadFieldMaskFailsBeforeAnyBatch) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("tcp_info.no_such_field"), std::string::npos) << s;
   EXPECT_TRUE(c.batches.empty());
+}
+
+// The recording, with the rows of some sockets made time-wait rows as the
+// kernel sends them: the time-wait timer, and the state TIME_WAIT or (closed
+// from FIN_WAIT2) FIN_WAIT2.
+class TimeWaitRows : public kernel::DiagSource {
+ public:
+  TimeWaitRows(kernel::DiagSource* inner, absl::flat_hash_set<uint64_t> cookies)
+      : inner_(inner), cookies_(std::move(cookies)) {}
+  absl::StatusOr<kernel::DumpResult> Dump(const kernel::DumpRequest& request,
+                                          const kernel::DiagMessageCallback& on_socket) override {
+    return inner_->Dump(request, [&](const nlmsghdr* m) {
+      inet_diag_msg d;
+      std::memcpy(&d, NLMSG_DATA(m), sizeof(d));
+      if (!cookies_.contains(static_cast<uint64_t>(d.id.idiag_cookie[1]) << 32 | d.id.idiag_cookie[0])) {
+        return on_socket(m);
+      }
+      std::vector<uint32_t> copy(m->nlmsg_len / 4 + 1);  // 4-byte aligned, as netlink's
+      std::memcpy(copy.data(), m, m->nlmsg_len);
+      auto* header = reinterpret_cast<nlmsghdr*>(copy.data());
+      auto* diag = reinterpret_cast<inet_diag_msg*>(NLMSG_DATA(header));
+      diag->idiag_timer = 3;
+      diag->idiag_state = rows_++ % 2 == 0 ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
+      return on_socket(header);
+    });
+  }
+  uint64_t netns() const override { return inner_->netns(); }
+  std::string Describe() const override { return "time-wait rows"; }
+
+ private:
+  kernel::DiagSource* inner_;
+  absl::flat_hash_set<uint64_t> cookies_;
+  int rows_ = 0;
+};
+
+TEST(SnapshotStreamerTest, SequenceRecordsJoinTheirOwnRowsOnly) {
+  auto recording = Recording();
+  v1::ListConnectionsRequest req;
+  req.set_all(true);
+  Collected plain;
+  ASSERT_TRUE(Snapshot(*recording, req, &plain).ok());
+  // Records as the pass would have made them, in the dump's order: every
+  // socket but each fifth (opened after the pass), and, for the sockets that
+  // become time-wait rows below, the record of the full socket they were
+  // before closing (a time-wait socket keeps its cookie). snd_una marks whose
+  // record it is.
+  auto marker = [](uint64_t cookie) { return static_cast<uint32_t>(cookie * 2654435761u); };
+  SeqTable table;
+  absl::flat_hash_set<uint64_t> recorded, time_wait;
+  size_t rows = 0;
+  for (const auto& b : plain.batches) {
+    for (const auto& c : b.connections()) {
+      const size_t row = rows++;
+      if (row % 5 == 4) continue;
+      const bool closes = c.state() == v1::TCP_STATE_ESTABLISHED && row % 2 == 1;
+      tcb_seq_record r{};
+      r.cookie = c.cookie();
+      r.family = c.family() == v1::FAMILY_INET ? AF_INET : AF_INET6;
+      r.state = closes ? static_cast<uint8_t>(TCP_FIN_WAIT1) : static_cast<uint8_t>(c.state());
+      r.snd_una = marker(c.cookie());
+      table.Add(r);
+      (closes ? time_wait : recorded).insert(c.cookie());
+    }
+  }
+  ASSERT_GE(recorded.size(), 5u);
+  ASSERT_GE(time_wait.size(), 2u);  // both ways a time-wait row is reported
+
+  TimeWaitRows src(recording.get(), time_wait);
+  Collected joined;
+  ASSERT_TRUE(Snapshot(src, req, &joined, 1000, &table).ok());
+  size_t with_seq = 0, time_wait_rows = 0;
+  for (const auto& b : joined.batches) {
+    for (const auto& c : b.connections()) {
+      if (recorded.contains(c.cookie())) {
+        ASSERT_TRUE(c.has_seq()) << c.ShortDebugString();
+        EXPECT_EQ(c.seq().snd_una(), marker(c.cookie())) << "another socket's record";
+        ++with_seq;
+      } else if (time_wait.contains(c.cookie())) {
+        ASSERT_EQ(c.timer().kind(), v1::Timer::KIND_TIME_WAIT);
+        EXPECT_FALSE(c.has_seq()) << "a time-wait row got its closed socket's numbers: " << c.ShortDebugString();
+        ++time_wait_rows;
+      } else {
+        EXPECT_FALSE(c.has_seq()) << "a row without a record got numbers: " << c.ShortDebugString();
+      }
+    }
+  }
+  EXPECT_EQ(with_seq, recorded.size());
+  EXPECT_EQ(time_wait_rows, time_wait.size());
+  // In the dump's own order, only the rows without a record looked further.
+  EXPECT_LE(table.index_lookups(), rows - recorded.size());
 }
 
 }  // namespace

@@ -57,7 +57,12 @@ check "nothing added to the root namespace" bash -c "! ip -br link | grep -Eq '^
 check "IPv4 addresses" bash -c "ip -n $p-h3 -br addr show veth0 | grep -q '198.51.100.3/24'"
 check "IPv6 addresses" bash -c "ip -n $p-h3 -br addr show veth0 | grep -q '2001:db8::3/64'"
 listen 198.51.100.2 5001; listen 2001:db8::2 5002; listen 198.51.100.2 7411
-sleep 0.5
+# Until all three listen (python's start can take seconds on a loaded CI
+# host; half a second's sleep once left the first check refused).
+for _ in $(seq 100); do
+  [[ $(ip netns exec "$p-h2" ss -Htln '( sport = :5001 or sport = :5002 or sport = :7411 )' | wc -l) -eq 3 ]] && break
+  sleep 0.1
+done
 check "h1 -> h2 over IPv4" bash -c "[[ \$(try 198.51.100.2 5001) == connected ]]"
 check "h1 -> h2 over IPv6" bash -c "[[ \$(try 2001:db8::2 5002) == connected ]]"
 check "h1 -> h2 carries 200 KB" bash -c "[[ \$(try 198.51.100.2 5001 200000) == connected ]]"

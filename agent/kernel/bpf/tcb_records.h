@@ -53,6 +53,7 @@ struct tcb_seq_record {
   __u16 family;
   __u8 state;
   __u8 pad;
+  __u32 pad2;
   /* Read in the same pass as the sequence numbers, so ISS = snd_una -
    * bytes_acked - 1 and IRS = rcv_nxt - bytes_received - 1 hold exactly. */
   __u64 bytes_acked;

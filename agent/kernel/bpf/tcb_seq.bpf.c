@@ -18,6 +18,7 @@ int dump_seq(struct bpf_iter__tcp *ctx) {
   struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
   if (!tp) return 0;
   struct tcb_seq_record r;
+  __builtin_memset(&r, 0, sizeof(r)); /* no stack bytes reach user space */
   r.cookie = bpf_get_socket_cookie(tp);
   r.snd_una = tp->snd_una;
   r.snd_nxt = tp->snd_nxt;
@@ -29,7 +30,6 @@ int dump_seq(struct bpf_iter__tcp *ctx) {
   r.rcv_wup = tp->rcv_wup;
   r.family = skc->skc_family;
   r.state = skc->skc_state;
-  r.pad = 0;
   r.bytes_acked = tp->bytes_acked;
   r.bytes_received = tp->bytes_received;
   bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
