@@ -429,8 +429,7 @@ void EventTracker::CheckClosing(absl::Time now, HubEvents* out) {
       Remember(std::move(after), now, IsTimeWaitSocket(**found));
       continue;
     }
-    closing_wait_.erase(wait);
-    Remove(it, now, 0, out);
+    Remove(it, now, 0, out);  // its Forget ends the watch too
   }
   for (const auto& a : again) closing_.insert(a);
 }
