@@ -9,6 +9,8 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "client/fan_out.h"
+#include "client/tcb_batch_traits.h"
+#include "common/tcb_batch.h"
 #include "grpcpp/grpcpp.h"
 
 namespace tcbscope {
@@ -240,6 +242,12 @@ class ReusedArena {
   google::protobuf::Arena arena_;
 };
 
+// Why a batch a read filled cannot be used. A TcbBatch that did not decode
+// says so itself (its read succeeds: client/tcb_batch_traits.h); a message
+// protobuf could not parse fails its read instead, and is never seen.
+absl::Status Unreadable(const google::protobuf::MessageLite&) { return absl::OkStatus(); }
+absl::Status Unreadable(const TcbBatch& batch) { return batch.status(); }
+
 // One ListConnections stream's reading, whichever thread reads it: each
 // batch (the API's ConnectionBatch or the client's encoded view of it) goes to
 // `on_batch`, and the next read starts only when that returns. The drivers
@@ -256,7 +264,7 @@ class BatchStream {
               std::function<void(absl::Status)> done, std::unique_ptr<ReusedArena> reused)
       : request_(request),
         reused_(std::move(reused)),
-        batch_(reused_ ? reused_->Fresh<Batch>() : batch),
+        batch_(reused_ && kOnArena ? Fresh() : batch),
         owned_(owned ? batch : nullptr),
         out_(out),
         on_batch_(std::move(on_batch)),
@@ -273,17 +281,24 @@ class BatchStream {
   // The batch taken last said it was the last: nothing more is to be read,
   // and the call's status may be asked for at once.
   bool saw_last() const { return saw_last_; }
-  // A read has filled batch(): hands it on.
-  void Take() {
+  // A read has filled batch(): hands it on. False when it could not be
+  // used: the call is then being cancelled, and must not read again.
+  bool Take() {
+    if (absl::Status bad = Unreadable(*batch_); !bad.ok()) {
+      unreadable_ = absl::InternalError(absl::StrCat("a batch from the agent could not be read: ", bad.message()));
+      ctx_.TryCancel();
+      return false;
+    }
     if (!out_->has_captured_at()) *out_->mutable_captured_at() = batch_->captured_at();
     if (batch_->dump_interrupted()) out_->set_dump_interrupted(true);
     saw_last_ = batch_->last();
     on_batch_(batch_);
-    if (reused_) batch_ = reused_->Fresh<Batch>();
+    if (reused_) batch_ = Fresh();
+    return true;
   }
   // The call has ended with `s`: deletes this, then tells the caller.
   void End(const grpc::Status& s) {
-    absl::Status status = convert_(s);
+    absl::Status status = unreadable_.ok() ? convert_(s) : unreadable_;
     if (status.ok() && !saw_last_) status = absl::DataLossError("the agent ended the stream before the last batch");
     // Gone before the caller hears: after `done` it may destroy the client.
     std::function<void(absl::Status)> done = std::move(done_);
@@ -292,6 +307,18 @@ class BatchStream {
   }
 
  private:
+  // Only a message can live on the reused arena; any other batch (TcbBatch)
+  // is the one given, read into again and again.
+  static constexpr bool kOnArena = std::is_base_of_v<google::protobuf::MessageLite, Batch>;
+  // A new batch on the reused arena (a batch not on one: the same again).
+  Batch* Fresh() {
+    if constexpr (kOnArena) {
+      return reused_->template Fresh<Batch>();
+    } else {
+      return batch_;
+    }
+  }
+
   grpc::ClientContext ctx_;
   const v1::ListConnectionsRequest request_;  // sent when the call starts
   const std::unique_ptr<ReusedArena> reused_;
@@ -301,7 +328,8 @@ class BatchStream {
   const std::function<void(Batch*)> on_batch_;
   const std::function<absl::Status(const grpc::Status&)> convert_;
   std::function<void(absl::Status)> done_;
-  bool saw_last_ = false;  // read and written by one read at a time
+  bool saw_last_ = false;     // read and written by one read at a time
+  absl::Status unreadable_;  // why the call was cancelled, if it was
 };
 
 // A stream read on gRPC's callback threads.
@@ -316,8 +344,7 @@ class CallbackBatchReader final : public grpc::ClientReadReactor<Batch>, public 
   }
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the stream has ended; OnDone follows
-    this->Take();
-    if (!this->saw_last()) this->StartRead(this->batch());  // else OnDone follows
+    if (this->Take() && !this->saw_last()) this->StartRead(this->batch());  // else OnDone follows
   }
   void OnDone(const grpc::Status& s) override { this->End(s); }
 };
@@ -340,7 +367,7 @@ class QueuedBatchReader final : public CompletionThread::Tag, public BatchStream
     switch (step_) {
       case Step::kStarting:
       case Step::kReading:
-        if (step_ == Step::kReading && ok) this->Take();
+        if (step_ == Step::kReading && ok) ok = this->Take();
         // After the last batch the status is asked for without another
         // read: gRPC allows it once the caller knows nothing more will come.
         if (ok && !this->saw_last()) {
@@ -424,35 +451,49 @@ void AgentClient::StartListConnections(const v1::ListConnectionsRequest& request
   reader->Start();
 }
 
-void AgentClient::StartListConnectionsEncoded(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
-                                              std::function<void(client::EncodedConnectionBatch*)> on_batch,
-                                              std::function<void(absl::Status)> done, CompletionThread* completions) {
+template <typename Batch>
+void AgentClient::StartListConnectionsAs(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                                         std::function<void(Batch*)> on_batch, std::function<void(absl::Status)> done,
+                                         CompletionThread* completions) {
   auto convert = [this](const grpc::Status& s) { return Convert(s); };
-  // The method the generated stub calls, read as the encoded view. gRPC
-  // keeps a pointer to the name for the call's life, so the name is static;
-  // the call is made before this returns, so the RpcMethod may be a local.
+  // The method the generated stub calls, read as another type. gRPC keeps a
+  // pointer to the name for the call's life, so the name is static; the
+  // call is made before this returns, so the RpcMethod may be a local.
   static const std::string kMethod = absl::StrCat("/", v1::Inspector::service_full_name(), "/ListConnections");
   const grpc::internal::RpcMethod method(kMethod.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING);
   if (completions != nullptr) {
-    auto* reader = new QueuedBatchReader<client::EncodedConnectionBatch>(
-        request, new client::EncodedConnectionBatch, true, out, std::move(on_batch), convert, std::move(done), nullptr);
+    auto* reader = new QueuedBatchReader<Batch>(request, new Batch, true, out, std::move(on_batch), convert,
+                                                std::move(done), nullptr);
     Prepare(reader->context());
-    reader->Start(grpc::internal::ClientAsyncReaderFactory<client::EncodedConnectionBatch>::Create(
+    reader->Start(grpc::internal::ClientAsyncReaderFactory<Batch>::Create(
         channel_.get(), completions->cq(), method, reader->context(), *reader->request(), /*start=*/false, nullptr));
     return;
   }
-  auto* reader = new CallbackBatchReader<client::EncodedConnectionBatch>(
-      request, new client::EncodedConnectionBatch, true, out, std::move(on_batch), convert, std::move(done), nullptr);
+  auto* reader = new CallbackBatchReader<Batch>(request, new Batch, true, out, std::move(on_batch), convert,
+                                                std::move(done), nullptr);
   Prepare(reader->context());
-  grpc::internal::ClientCallbackReaderFactory<client::EncodedConnectionBatch>::Create(
-      channel_.get(), method, reader->context(), reader->request(), reader);
+  grpc::internal::ClientCallbackReaderFactory<Batch>::Create(channel_.get(), method, reader->context(),
+                                                             reader->request(), reader);
   reader->Start();
+}
+
+void AgentClient::StartListConnectionsEncoded(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                                              std::function<void(client::EncodedConnectionBatch*)> on_batch,
+                                              std::function<void(absl::Status)> done, CompletionThread* completions) {
+  StartListConnectionsAs(request, out, std::move(on_batch), std::move(done), completions);
 }
 
 absl::Status AgentClient::ListConnections(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                           const std::function<void(v1::ConnectionBatch*)>& on_batch) {
   return Wait([&](std::function<void(absl::Status)> done) {
     StartListConnections(request, out, on_batch, std::move(done));
+  });
+}
+
+absl::Status AgentClient::ListConnectionTcbs(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                                             const std::function<void(TcbBatch*)>& on_batch) {
+  return Wait([&](std::function<void(absl::Status)> done) {
+    StartListConnectionsAs<TcbBatch>(request, out, on_batch, std::move(done), nullptr);
   });
 }
 

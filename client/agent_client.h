@@ -23,6 +23,8 @@
 
 namespace tcbscope {
 
+class TcbBatch;
+
 constexpr uint16_t kDefaultAgentPort = 7411;
 
 struct ClientOptions {
@@ -68,6 +70,11 @@ class AgentClient {
   // at them (JSON), receiving is then a copy rather than a parse.
   absl::Status ListConnectionsEncoded(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
                                       const std::function<void(client::EncodedConnectionBatch*)>& on_batch);
+  // As ListConnections with `on_batch`, but each batch is read straight
+  // into Tcbs (common/tcb_batch.h): for output made of Tcbs alone
+  // (`correlate`'s table), receiving then builds no message.
+  absl::Status ListConnectionTcbs(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                                  const std::function<void(TcbBatch*)>& on_batch);
   // The same two, started: they return at once, and `on_batch` (or the move
   // into `out`) runs one batch at a time on `completions`' thread, or on
   // gRPC's callback threads if it is null; `done` runs once, when the call
@@ -96,6 +103,12 @@ class AgentClient {
  private:
   AgentClient(HostPort host, ClientOptions options, std::shared_ptr<grpc::Channel> channel, std::string token);
   void Prepare(grpc::ClientContext* ctx) const;
+  // The ListConnections stream read as `Batch` (a view of ConnectionBatch
+  // with its own grpc::SerializationTraits or proto).
+  template <typename Batch>
+  void StartListConnectionsAs(const v1::ListConnectionsRequest& request, v1::HostConnections* out,
+                              std::function<void(Batch*)> on_batch, std::function<void(absl::Status)> done,
+                              CompletionThread* completions);
   absl::Status Convert(const grpc::Status& s) const;
 
   HostPort host_;

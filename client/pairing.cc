@@ -11,17 +11,17 @@
 #include "common/compare.h"
 #include "common/correlate.h"
 #include "common/proto_time.h"
+#include "common/tcb_batch.h"
 #include "common/tcp_state.h"
 
 namespace tcbscope {
 namespace {
 
-// Fills side->info (unless it has one) and the snapshot: into `out`, or,
-// with `on_batch`, batch by batch (then `out` gets all but the connections).
-// `fields`: ListConnectionsRequest.fields (null: every field).
-void Fetch(const GlobalOptions& global, FetchedSide* side, v1::HostConnections* out,
-           const std::function<void(v1::ConnectionBatch*)>& on_batch = nullptr,
-           const google::protobuf::FieldMask* fields = nullptr) {
+// Fills side->info (unless it has one) and the snapshot: `list` makes the
+// ListConnections call (with tcp_info and sequence numbers for every
+// connection, and `fields` if not null) and its status is the side's.
+void Fetch(const GlobalOptions& global, FetchedSide* side, const google::protobuf::FieldMask* fields,
+           const std::function<absl::Status(AgentClient&, const v1::ListConnectionsRequest&)>& list) {
   absl::StatusOr<std::unique_ptr<AgentClient>> client = AgentClient::Create(side->host, global.client);
   if (!client.ok()) {
     side->status = client.status();
@@ -35,8 +35,7 @@ void Fetch(const GlobalOptions& global, FetchedSide* side, v1::HostConnections* 
     req.set_tcp_info(true);
     req.set_sequence(true);
     if (fields != nullptr) *req.mutable_fields() = *fields;
-    out->Clear();
-    status = (*client)->ListConnections(req, out, on_batch);
+    status = list(**client, req);
   }
   side->status = std::move(status);
   Retire(std::shared_ptr<AgentClient>(*std::move(client)));
@@ -64,7 +63,12 @@ bool SameAgent(const FetchedSide& a, const FetchedSide& b) {
 }
 
 void FetchBoth(const GlobalOptions& global, PairingSide* a, PairingSide* b) {
-  FetchEach(a, b, [&](PairingSide* s) { Fetch(global, s, s->conns); });
+  FetchEach(a, b, [&](PairingSide* s) {
+    Fetch(global, s, nullptr, [&](AgentClient& client, const v1::ListConnectionsRequest& req) {
+      s->conns->Clear();
+      return client.ListConnections(req, s->conns);
+    });
+  });
 }
 
 void FetchBoth(const GlobalOptions& global, const Filter& filter, TcbSide* a, TcbSide* b) {
@@ -79,15 +83,24 @@ void FetchBoth(const GlobalOptions& global, const Filter& filter, TcbSide* a, Tc
   }
   FetchEach(a, b, [&](TcbSide* s) {
     v1::HostConnections out;
-    Fetch(
-        global, s, &out,
-        [&](v1::ConnectionBatch* batch) {
-          for (const v1::Connection& c : batch->connections()) {
-            s->tcbs.Add(TcbOf(c));
-            s->selected.push_back(Selected(filter, states, c));
+    Fetch(global, s, &fields, [&](AgentClient& client, const v1::ListConnectionsRequest& req) {
+      if (filter.MatchesEverything()) {
+        // Only the states to select by, which a Tcb has: the batches are
+        // read straight into Tcbs, and no message is built.
+        return client.ListConnectionTcbs(req, &out, [&](TcbBatch* batch) {
+          for (const Tcb& t : batch->tcbs()) {
+            s->tcbs.Add(t);
+            s->selected.push_back((states & StateBit(t.state)) != 0);
           }
-        },
-        &fields);
+        });
+      }
+      return client.ListConnections(req, &out, [&](v1::ConnectionBatch* batch) {
+        for (const v1::Connection& c : batch->connections()) {
+          s->tcbs.Add(TcbOf(c));
+          s->selected.push_back(Selected(filter, states, c));
+        }
+      });
+    });
     s->captured_at = FromTimestamp(out.captured_at());
   });
 }

@@ -16,7 +16,11 @@ namespace tcbscope {
 
 using StateMask = uint32_t;
 
-constexpr StateMask StateBit(v1::TcpState s) { return StateMask{1} << static_cast<int>(s); }
+// No bit for a value outside the mask (an agent may send any number: proto3
+// enums are open), so such a state is in no set.
+constexpr StateMask StateBit(v1::TcpState s) {
+  return static_cast<uint32_t>(s) < 32 ? StateMask{1} << static_cast<uint32_t>(s) : 0;
+}
 
 // Every state ss knows (ESTABLISHED..CLOSING; ss's SS_ALL). NEW_SYN_RECV
 // request sockets are reported by the kernel as SYN_RECV.

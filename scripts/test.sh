@@ -38,7 +38,7 @@ if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
   echo "== fuzzing (libFuzzer, ${TCBSCOPE_FUZZ_SECONDS:-30} s per parser; at ${SECONDS} s)"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -DTCBSCOPE_FUZZ=ON -DTCBSCOPE_BUILD_BENCH=OFF \
     -DTCB_FUZZ_SECONDS="${TCBSCOPE_FUZZ_SECONDS:-30}" >/dev/null
-  cmake --build build-fuzz -j"$jobs" --target filter_fuzzer host_port_fuzzer inet_diag_fuzzer counters_fuzzer \
+  cmake --build build-fuzz -j"$jobs" --target filter_fuzzer host_port_fuzzer inet_diag_fuzzer counters_fuzzer tcb_batch_fuzzer \
     2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
   if ! ctest --test-dir build-fuzz -L fuzz -V -j"$jobs" --timeout 600 > build-fuzz/fuzz.log 2>&1; then
     grep -E 'ERROR|SUMMARY|Test +#|tests passed' build-fuzz/fuzz.log

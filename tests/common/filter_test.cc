@@ -33,6 +33,14 @@ bool M(const std::string& filter, const v1::Connection& c) {
 
 const v1::Connection kSsh = Conn("198.51.100.1", 22, "198.51.100.2", 40000);
 
+TEST(FilterTest, AStateNoMaskHoldsIsInNoSet) {
+  // An agent may send any number as a state (proto3 enums are open).
+  for (int s : {-1, 32, 1000, -2147483647 - 1}) {
+    EXPECT_EQ(StateBit(static_cast<v1::TcpState>(s)), 0u) << s;
+  }
+  EXPECT_EQ(StateBit(static_cast<v1::TcpState>(31)), 1u << 31);
+}
+
 TEST(FilterTest, EmptyMatchesEverythingAndKeepsDefaults) {
   absl::StatusOr<Filter> f = Filter::Parse("   ");
   ASSERT_TRUE(f.ok());

@@ -4,6 +4,7 @@
 #include "common/connection_fields.h"
 #include "gtest/gtest.h"
 #include "tests/common/every_field.h"
+#include "tests/common/tcb_difference.h"
 
 namespace tcbscope {
 namespace {
@@ -76,55 +77,7 @@ TEST(TcbTest, AbsentPartsStayAbsent) {
   EXPECT_FALSE(t.info.has_windows) << "an older kernel's zero window means unknown";
 }
 
-// Every member of a Tcb, compared; the size check makes a new member fail
-// the build here until it is compared too.
-void ExpectSameTcb(const Tcb& a, const Tcb& b) {
-  static_assert(sizeof(Tcb) == 208, "a Tcb member was added or removed: compare it below");
-  EXPECT_EQ(a.local.address, b.local.address);
-  EXPECT_EQ(a.local.port, b.local.port);
-  EXPECT_EQ(a.remote.address, b.remote.address);
-  EXPECT_EQ(a.remote.port, b.remote.port);
-  EXPECT_EQ(a.state, b.state);
-  EXPECT_EQ(a.family, b.family);
-  EXPECT_EQ(a.v6only, b.v6only);
-  EXPECT_EQ(a.has_timer, b.has_timer);
-  EXPECT_EQ(a.has_tcp_info, b.has_tcp_info);
-  EXPECT_EQ(a.has_seq, b.has_seq);
-  EXPECT_EQ(a.timer_kind, b.timer_kind);
-  EXPECT_EQ(a.timer_retransmits, b.timer_retransmits);
-  EXPECT_EQ(a.send_q, b.send_q);
-  EXPECT_EQ(a.recv_q, b.recv_q);
-  const Tcb::Info &i = a.info, &j = b.info;
-  EXPECT_EQ(i.bytes_acked, j.bytes_acked);
-  EXPECT_EQ(i.bytes_received, j.bytes_received);
-  EXPECT_EQ(i.bytes_sent, j.bytes_sent);
-  EXPECT_EQ(i.bytes_retrans, j.bytes_retrans);
-  EXPECT_EQ(i.snd_wnd, j.snd_wnd);
-  EXPECT_EQ(i.rcv_wnd, j.rcv_wnd);
-  EXPECT_EQ(i.last_data_sent_ms, j.last_data_sent_ms);
-  EXPECT_EQ(i.last_data_recv_ms, j.last_data_recv_ms);
-  EXPECT_EQ(i.last_ack_recv_ms, j.last_ack_recv_ms);
-  EXPECT_EQ(i.snd_wscale, j.snd_wscale);
-  EXPECT_EQ(i.rcv_wscale, j.rcv_wscale);
-  EXPECT_EQ(i.advmss, j.advmss);
-  EXPECT_EQ(i.snd_mss, j.snd_mss);
-  EXPECT_EQ(i.rtt_us, j.rtt_us);
-  EXPECT_EQ(i.total_retrans, j.total_retrans);
-  EXPECT_EQ(i.opt_wscale, j.opt_wscale);
-  EXPECT_EQ(i.opt_sack, j.opt_sack);
-  EXPECT_EQ(i.opt_timestamps, j.opt_timestamps);
-  EXPECT_EQ(i.has_windows, j.has_windows);
-  const Tcb::Seq &q = a.seq, &r = b.seq;
-  EXPECT_EQ(q.bytes_acked, r.bytes_acked);
-  EXPECT_EQ(q.bytes_received, r.bytes_received);
-  EXPECT_EQ(q.snd_una, r.snd_una);
-  EXPECT_EQ(q.snd_nxt, r.snd_nxt);
-  EXPECT_EQ(q.rcv_nxt, r.rcv_nxt);
-  EXPECT_EQ(q.write_seq, r.write_seq);
-  EXPECT_EQ(q.copied_seq, r.copied_seq);
-  EXPECT_EQ(q.rcv_wnd, r.rcv_wnd);
-  EXPECT_EQ(q.rcv_wup, r.rcv_wup);
-}
+void ExpectSameTcb(const Tcb& a, const Tcb& b) { EXPECT_EQ(testing::TcbDifference(a, b), ""); }
 
 TEST(TcbTest, EachRowGetsItsOwnAddressesWhateverTheRowBefore) {
   // TcbOf remembers the last address text of each side: a row that repeats
