@@ -339,7 +339,7 @@ absl::StatusOr<DiagStreamSummary> WalkDiagStream(
         return absl::InvalidArgumentError(absl::StrCat("offset ", off, ": recorded netlink error ",
                                                        -err, " (", strerror(-err), ")"));
       }
-    } else if (h.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+    } else if (h.nlmsg_type == SOCK_DIAG_BY_FAMILY || h.nlmsg_type == TCPDIAG_GETSOCK) {
       ++summary.sockets;
       absl::Status s = on_socket(msg);
       if (!s.ok()) return s;

@@ -42,23 +42,47 @@ absl::Status Errno(absl::string_view what) {
   return absl::ErrnoToStatus(e, absl::StrCat("sock_diag: ", what));
 }
 
-// Dumps one family; on ENOBUFS returns ResourceExhausted so the caller retries.
+// The kernel's answer to a request it does not serve.
+absl::Status Unsupported(int err) {
+  return absl::UnimplementedError(absl::StrCat("sock_diag: request not served (", strerror(err), ")"));
+}
+
+// One dump: of `family`, or with AF_UNSPEC of both in one walk of the
+// kernel's tables. The kernel serves both families only to the request that
+// predates SOCK_DIAG_BY_FAMILY (TCPDIAG_GETSOCK, whose answers carry its
+// type and the same payload). Two requests walk the whole established table
+// twice: each socket is visited by both, and skipped by one.
+// On ENOBUFS returns ResourceExhausted so the caller retries; a request the
+// kernel does not serve before any socket was delivered, Unimplemented.
 absl::Status DumpFamily(mnl_socket* nl, uint8_t family, const DumpRequest& request, uint32_t seq,
                         DumpResult* result, const DiagMessageCallback& on_socket,
                         DumpRecorder::Session* recording) {
-  alignas(nlmsghdr) char req_buf[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(inet_diag_req_v2))] = {};
+  static_assert(sizeof(inet_diag_req) >= sizeof(inet_diag_req_v2), "the buffer fits both requests");
+  alignas(nlmsghdr) char req_buf[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(inet_diag_req))] = {};
   nlmsghdr* nlh = mnl_nlmsg_put_header(req_buf);
-  nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   nlh->nlmsg_seq = seq;
-  auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
-  req->sdiag_family = family;
-  req->sdiag_protocol = IPPROTO_TCP;
-  req->idiag_states = request.states;
+  uint8_t ext = 0;
   if (request.tcp_info) {
-    req->idiag_ext = ExtBit(INET_DIAG_INFO) | ExtBit(INET_DIAG_CONG) | ExtBit(INET_DIAG_SKMEMINFO) |
-                     ExtBit(INET_DIAG_TOS) | ExtBit(INET_DIAG_TCLASS);
+    ext = ExtBit(INET_DIAG_INFO) | ExtBit(INET_DIAG_CONG) | ExtBit(INET_DIAG_SKMEMINFO) | ExtBit(INET_DIAG_TOS) |
+          ExtBit(INET_DIAG_TCLASS);
   }
+  const bool both = family == AF_UNSPEC;
+  if (both) {
+    nlh->nlmsg_type = TCPDIAG_GETSOCK;
+    auto* req = static_cast<inet_diag_req*>(mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req)));
+    req->idiag_family = AF_UNSPEC;
+    req->idiag_ext = ext;
+    req->idiag_states = request.states;
+  } else {
+    nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
+    req->sdiag_family = family;
+    req->sdiag_protocol = IPPROTO_TCP;
+    req->idiag_states = request.states;
+    req->idiag_ext = ext;
+  }
+  const uint16_t answer_type = nlh->nlmsg_type;
   if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) return Errno("send");
 
   const uint32_t portid = mnl_socket_get_portid(nl);
@@ -93,10 +117,13 @@ absl::Status DumpFamily(mnl_socket* nl, uint8_t family, const DumpRequest& reque
         const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
         if (m->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return absl::DataLossError("sock_diag: short NLMSG_ERROR");
         if (e->error == 0) continue;  // an ACK
+        if (both && result->sockets == 0 && (e->error == -EINVAL || e->error == -EOPNOTSUPP)) {
+          return Unsupported(-e->error);
+        }
         errno = -e->error;
-        return Errno(family == AF_INET ? "IPv4 dump" : "IPv6 dump");
+        return Errno(both ? "dump" : family == AF_INET ? "IPv4 dump" : "IPv6 dump");
       }
-      if (m->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+      if (m->nlmsg_type != answer_type) continue;
       ++result->sockets;
       if (recording != nullptr) recording->Append(m);
       absl::Status s = on_socket(m);
@@ -229,10 +256,18 @@ absl::StatusOr<DumpResult> SockDiagReader::Dump(const DumpRequest& request, cons
     std::optional<DumpRecorder::Session> recording;
     if (recorder_) recording.emplace(recorder_->Begin());
     const uint32_t seq = static_cast<uint32_t>(absl::ToUnixMicros(result.started));
-    last = DumpFamily(nl.get(), AF_INET, request, seq, &result, on_socket, recording ? &*recording : nullptr);
-    if (last.ok()) {
-      last = DumpFamily(nl.get(), AF_INET6, request, seq + 1, &result, on_socket,
-                        recording ? &*recording : nullptr);
+    DumpRecorder::Session* rec = recording ? &*recording : nullptr;
+    bool per_family = !both_families_.load(std::memory_order_relaxed);
+    if (!per_family) {
+      last = DumpFamily(nl.get(), AF_UNSPEC, request, seq, &result, on_socket, rec);
+      if (absl::IsUnimplemented(last)) {
+        both_families_.store(false, std::memory_order_relaxed);  // a kernel without it: ask as ss does
+        per_family = true;
+      }
+    }
+    if (per_family) {
+      last = DumpFamily(nl.get(), AF_INET, request, seq + 1, &result, on_socket, rec);
+      if (last.ok()) last = DumpFamily(nl.get(), AF_INET6, request, seq + 2, &result, on_socket, rec);
     }
     if (absl::IsResourceExhausted(last) && result.sockets == 0) continue;  // nothing delivered yet: retry
     if (!last.ok()) return last;

@@ -1,5 +1,7 @@
-// The live source: a sock_diag (NETLINK_SOCK_DIAG) dump of every TCP socket,
-// IPv4 then IPv6, in the calling thread's network namespace.
+// The live source: a sock_diag (NETLINK_SOCK_DIAG) dump of every TCP socket
+// in the calling thread's network namespace. Both families come from one walk
+// of the kernel's tables, in its order (listeners first, IPv4 and IPv6 mixed);
+// on a kernel that does not serve that request, IPv4 then IPv6, as ss asks.
 //
 // Each Dump() opens its own netlink socket, so concurrent dumps do not share
 // state. Needs no privilege in the agent's own namespace. When a recorder is
@@ -7,6 +9,7 @@
 #ifndef TCBSCOPE_AGENT_KERNEL_SOCK_DIAG_READER_H_
 #define TCBSCOPE_AGENT_KERNEL_SOCK_DIAG_READER_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,10 +48,19 @@ class SockDiagReader : public DiagSource {
   absl::StatusOr<std::optional<v1::Connection>> FindOne(const v1::Connection& endpoints) const;
   std::string Describe() const override { return "kernel"; }
 
+  // Whether dumps ask for each family on its own: after the kernel refused
+  // the one-walk request, or after AskPerFamily (which tests use to compare
+  // the two).
+  bool asks_per_family() const { return !both_families_.load(std::memory_order_relaxed); }
+  void AskPerFamily() { both_families_.store(false, std::memory_order_relaxed); }
+
  private:
   std::shared_ptr<DumpRecorder> recorder_;
   uint64_t netns_ = 0;
   int netns_fd_ = -1;
+  // Whether the kernel serves one dump of both families; cleared for good
+  // the first time it does not.
+  std::atomic<bool> both_families_{true};
   mutable absl::Mutex lookup_mu_;
   mutable MnlSocket lookup_socket_ ABSL_GUARDED_BY(lookup_mu_);
   mutable uint32_t lookup_seq_ ABSL_GUARDED_BY(lookup_mu_) = 0;
