@@ -177,7 +177,11 @@ Matching Match(const TcbSnapshot& a, const TcbSnapshot& b) {
         auto it = b_by_irs.find(iss);
         if (it == b_by_irs.end()) continue;
         for (const Isn& cand : it->second) {
-          if (cand.index == static_cast<int>(i) || b_used[cand.index] || (same && a_used[cand.index])) continue;
+          // A socket cannot pair with itself, which only one list (one host)
+          // can offer: across two lists, equal positions are two sockets.
+          if ((same && cand.index == static_cast<int>(i)) || b_used[cand.index] || (same && a_used[cand.index])) {
+            continue;
+          }
           if (cand.isn.IssMatches(sa->irs)) {
             found = &cand;
             a_active = iss == sa->iss_if_active;

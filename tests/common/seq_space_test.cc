@@ -223,6 +223,37 @@ TEST(SeqSpaceTest, NatPairsByInitialSequenceNumbers) {
   EXPECT_EQ(r.pairs(0).passive_side(), "B");
 }
 
+TEST(SeqSpaceTest, NatPairsWhereverEachEndSitsInItsList) {
+  // Each end at each position of its host's list, among other connections:
+  // the same position in both lists is two sockets, not one (it once kept
+  // them apart, when a dump's order put both ends at the same index).
+  for (int pos_a = 0; pos_a < 3; ++pos_a) {
+    for (int pos_b = 0; pos_b < 3; ++pos_b) {
+      SeqPair p = Healthy(1000, 2000, 30, 40);
+      p.a.mutable_remote()->set_address("198.51.100.80");  // through a NAT
+      p.b.mutable_local()->set_port(8080);
+      v1::HostInfo ia, ib;
+      ia.set_boot_id("a");
+      ia.add_addresses()->set_address("198.51.100.1");
+      ib.set_boot_id("b");
+      ib.add_addresses()->set_address("198.51.100.2");
+      google::protobuf::RepeatedPtrField<v1::Connection> ca, cb;
+      for (int k = 0; k < 3; ++k) {
+        SeqPair other = Healthy(50000u + static_cast<uint32_t>(k), 60000, 1, 1);
+        other.a.mutable_local()->set_port(41000 + static_cast<uint32_t>(k));
+        other.b.mutable_remote()->set_port(42000 + static_cast<uint32_t>(k));  // their own ends are elsewhere
+        *ca.Add() = k == pos_a ? p.a : other.a;
+        *cb.Add() = k == pos_b ? p.b : other.b;
+      }
+      v1::CorrelateResult r;
+      Correlate(HostSnapshot{"a", &ia, &ca, absl::UnixEpoch()}, HostSnapshot{"b", &ib, &cb, absl::UnixEpoch()}, &r);
+      int by_isn = 0;
+      for (const auto& pair : r.pairs()) by_isn += pair.matched_by() == "isn" && pair.b().local().port() == 8080u;
+      EXPECT_EQ(by_isn, 1) << "A's end at " << pos_a << ", B's at " << pos_b << ": " << r.ShortDebugString();
+    }
+  }
+}
+
 TEST(SeqSpaceTest, OneHostPairsByIsnOnceActiveFirst) {
   SeqPair p = Healthy(77, 99, 10, 10);
   p.a.mutable_remote()->set_port(8080);  // a DNAT on output: A believes it talks to :8080
