@@ -3,7 +3,10 @@
 // extensions), every message received and thrown away. bench/run compares
 // the agent's CPU per ListConnections with this process's CPU per dump.
 //
-//   bare_dump [--reps N]     prints the median CPU seconds per dump
+//   bare_dump [--reps N] [--per-family]   prints the median CPU seconds per dump
+//
+// --per-family asks for IPv4 and IPv6 in two dumps, as ss does (the agent
+// gets both from one walk of the kernel's tables).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -27,11 +30,14 @@ double CpuSeconds() {
 int main(int argc, char** argv) {
   int reps = 7;
   bool info = true;
+  bool per_family = false;
   CLI::App app{"bare_dump: CPU of a sock_diag dump that discards the data"};
   app.add_option("--reps", reps, "dumps to time")->capture_default_str();
   app.add_flag("!--no-info", info, "without tcp_info and the other extensions");
+  app.add_flag("--per-family", per_family, "one dump per family, as ss asks");
   CLI11_PARSE(app, argc, argv);
   tcbscope::kernel::SockDiagReader reader;
+  if (per_family) reader.AskPerFamily();
   tcbscope::kernel::DumpRequest req;
   req.tcp_info = info;
   std::vector<double> cpu;
