@@ -135,6 +135,27 @@ class Wire {
   const char* const end_;
 };
 
+// What a message's reader made of one field.
+enum class Field { kRead, kMalformed, kNotMine };
+Field FieldRead(bool ok) { return ok ? Field::kRead : Field::kMalformed; }
+
+// Reads a message's fields in turn: `field(tag, wire)` reads one it knows
+// (kRead, or kMalformed) or leaves it (kNotMine), and it is skipped.
+// `depth`: the levels left at this message (protobuf's count); below zero,
+// the message is nested too deep.
+template <typename F>
+bool ReadMessage(absl::string_view bytes, int depth, F field) {
+  if (depth < 0) return false;
+  Wire w(bytes);
+  uint32_t tag;
+  while (w.more()) {
+    if (!w.Tag(&tag)) return false;
+    const Field f = field(tag, w);
+    if (f == Field::kMalformed || (f == Field::kNotMine && !w.Skip(tag, depth))) return false;
+  }
+  return true;
+}
+
 // What a connection's endpoints say, kept as protobuf merges a message field
 // sent more than once: the last address and the last port.
 struct EndpointText {
@@ -144,163 +165,128 @@ struct EndpointText {
 
 bool DecodeEndpoint(absl::string_view bytes, int depth, EndpointText* e) {
   using M = v1::Endpoint;
-  if (depth < 0) return false;
-  Wire w(bytes);
-  uint32_t tag;
-  while (w.more()) {
-    if (!w.Tag(&tag)) return false;
-    bool ok;
+  return ReadMessage(bytes, depth, [e](uint32_t tag, Wire& w) {
     switch (tag) {
-      case Tag(M::kAddressFieldNumber, kLength): ok = w.Sized(&e->address); break;
-      case Tag(M::kPortFieldNumber, kVarint): ok = w.U32(&e->port); break;
-      default: ok = w.Skip(tag, depth);
+      case Tag(M::kAddressFieldNumber, kLength): return FieldRead(w.Sized(&e->address));
+      case Tag(M::kPortFieldNumber, kVarint): return FieldRead(w.U32(&e->port));
+      default: return Field::kNotMine;
     }
-    if (!ok) return false;
-  }
-  return true;
+  });
 }
 
 bool DecodeTimer(absl::string_view bytes, int depth, Tcb* t) {
   using M = v1::Timer;
-  if (depth < 0) return false;
-  Wire w(bytes);
-  uint32_t tag;
-  while (w.more()) {
-    if (!w.Tag(&tag)) return false;
-    bool ok;
+  return ReadMessage(bytes, depth, [t](uint32_t tag, Wire& w) {
     switch (tag) {
-      case Tag(M::kKindFieldNumber, kVarint): ok = w.Enum(&t->timer_kind); break;
-      case Tag(M::kRetransmitsFieldNumber, kVarint): ok = w.U32(&t->timer_retransmits); break;
-      default: ok = w.Skip(tag, depth);
+      case Tag(M::kKindFieldNumber, kVarint): return FieldRead(w.Enum(&t->timer_kind));
+      case Tag(M::kRetransmitsFieldNumber, kVarint): return FieldRead(w.U32(&t->timer_retransmits));
+      default: return Field::kNotMine;
     }
-    if (!ok) return false;
-  }
-  return true;
+  });
 }
 
 bool DecodeTcpInfo(absl::string_view bytes, int depth, Tcb::Info* o) {
   using M = v1::TcpInfo;
-  if (depth < 0) return false;
-  Wire w(bytes);
-  uint32_t tag;
-  absl::string_view s;
-  while (w.more()) {
-    if (!w.Tag(&tag)) return false;
-    bool ok;
+  return ReadMessage(bytes, depth, [o](uint32_t tag, Wire& w) {
     switch (tag) {
-      case Tag(M::kAbsentFieldNumber, kLength):
-        ok = w.Sized(&s);
+      case Tag(M::kAbsentFieldNumber, kLength): {
+        absl::string_view s;
+        if (!w.Sized(&s)) return Field::kMalformed;
         if (s == "snd_wnd" || s == "rcv_wnd") o->has_windows = false;
-        break;
-      case Tag(M::kBytesAckedFieldNumber, kVarint): ok = w.U64(&o->bytes_acked); break;
-      case Tag(M::kBytesReceivedFieldNumber, kVarint): ok = w.U64(&o->bytes_received); break;
-      case Tag(M::kBytesSentFieldNumber, kVarint): ok = w.U64(&o->bytes_sent); break;
-      case Tag(M::kBytesRetransFieldNumber, kVarint): ok = w.U64(&o->bytes_retrans); break;
-      case Tag(M::kSndWndFieldNumber, kVarint): ok = w.U32(&o->snd_wnd); break;
-      case Tag(M::kRcvWndFieldNumber, kVarint): ok = w.U32(&o->rcv_wnd); break;
-      case Tag(M::kLastDataSentMsFieldNumber, kVarint): ok = w.U32(&o->last_data_sent_ms); break;
-      case Tag(M::kLastDataRecvMsFieldNumber, kVarint): ok = w.U32(&o->last_data_recv_ms); break;
-      case Tag(M::kLastAckRecvMsFieldNumber, kVarint): ok = w.U32(&o->last_ack_recv_ms); break;
-      case Tag(M::kSndWscaleFieldNumber, kVarint): ok = w.U32(&o->snd_wscale); break;
-      case Tag(M::kRcvWscaleFieldNumber, kVarint): ok = w.U32(&o->rcv_wscale); break;
-      case Tag(M::kAdvmssFieldNumber, kVarint): ok = w.U32(&o->advmss); break;
-      case Tag(M::kSndMssFieldNumber, kVarint): ok = w.U32(&o->snd_mss); break;
-      case Tag(M::kRttUsFieldNumber, kVarint): ok = w.U32(&o->rtt_us); break;
-      case Tag(M::kTotalRetransFieldNumber, kVarint): ok = w.U32(&o->total_retrans); break;
-      case Tag(M::kOptWscaleFieldNumber, kVarint): ok = w.Bool(&o->opt_wscale); break;
-      case Tag(M::kOptSackFieldNumber, kVarint): ok = w.Bool(&o->opt_sack); break;
-      case Tag(M::kOptTimestampsFieldNumber, kVarint): ok = w.Bool(&o->opt_timestamps); break;
-      default: ok = w.Skip(tag, depth);
+        return Field::kRead;
+      }
+      case Tag(M::kBytesAckedFieldNumber, kVarint): return FieldRead(w.U64(&o->bytes_acked));
+      case Tag(M::kBytesReceivedFieldNumber, kVarint): return FieldRead(w.U64(&o->bytes_received));
+      case Tag(M::kBytesSentFieldNumber, kVarint): return FieldRead(w.U64(&o->bytes_sent));
+      case Tag(M::kBytesRetransFieldNumber, kVarint): return FieldRead(w.U64(&o->bytes_retrans));
+      case Tag(M::kSndWndFieldNumber, kVarint): return FieldRead(w.U32(&o->snd_wnd));
+      case Tag(M::kRcvWndFieldNumber, kVarint): return FieldRead(w.U32(&o->rcv_wnd));
+      case Tag(M::kLastDataSentMsFieldNumber, kVarint): return FieldRead(w.U32(&o->last_data_sent_ms));
+      case Tag(M::kLastDataRecvMsFieldNumber, kVarint): return FieldRead(w.U32(&o->last_data_recv_ms));
+      case Tag(M::kLastAckRecvMsFieldNumber, kVarint): return FieldRead(w.U32(&o->last_ack_recv_ms));
+      case Tag(M::kSndWscaleFieldNumber, kVarint): return FieldRead(w.U32(&o->snd_wscale));
+      case Tag(M::kRcvWscaleFieldNumber, kVarint): return FieldRead(w.U32(&o->rcv_wscale));
+      case Tag(M::kAdvmssFieldNumber, kVarint): return FieldRead(w.U32(&o->advmss));
+      case Tag(M::kSndMssFieldNumber, kVarint): return FieldRead(w.U32(&o->snd_mss));
+      case Tag(M::kRttUsFieldNumber, kVarint): return FieldRead(w.U32(&o->rtt_us));
+      case Tag(M::kTotalRetransFieldNumber, kVarint): return FieldRead(w.U32(&o->total_retrans));
+      case Tag(M::kOptWscaleFieldNumber, kVarint): return FieldRead(w.Bool(&o->opt_wscale));
+      case Tag(M::kOptSackFieldNumber, kVarint): return FieldRead(w.Bool(&o->opt_sack));
+      case Tag(M::kOptTimestampsFieldNumber, kVarint): return FieldRead(w.Bool(&o->opt_timestamps));
+      default: return Field::kNotMine;
     }
-    if (!ok) return false;
-  }
-  return true;
+  });
 }
 
 bool DecodeSeq(absl::string_view bytes, int depth, Tcb::Seq* o) {
   using M = v1::SequenceSpace;
-  if (depth < 0) return false;
-  Wire w(bytes);
-  uint32_t tag;
-  while (w.more()) {
-    if (!w.Tag(&tag)) return false;
-    bool ok;
+  return ReadMessage(bytes, depth, [o](uint32_t tag, Wire& w) {
     switch (tag) {
-      case Tag(M::kSndUnaFieldNumber, kVarint): ok = w.U32(&o->snd_una); break;
-      case Tag(M::kSndNxtFieldNumber, kVarint): ok = w.U32(&o->snd_nxt); break;
-      case Tag(M::kRcvNxtFieldNumber, kVarint): ok = w.U32(&o->rcv_nxt); break;
-      case Tag(M::kWriteSeqFieldNumber, kVarint): ok = w.U32(&o->write_seq); break;
-      case Tag(M::kCopiedSeqFieldNumber, kVarint): ok = w.U32(&o->copied_seq); break;
-      case Tag(M::kRcvWndFieldNumber, kVarint): ok = w.U32(&o->rcv_wnd); break;
-      case Tag(M::kRcvWupFieldNumber, kVarint): ok = w.U32(&o->rcv_wup); break;
-      case Tag(M::kBytesAckedFieldNumber, kVarint): ok = w.U64(&o->bytes_acked); break;
-      case Tag(M::kBytesReceivedFieldNumber, kVarint): ok = w.U64(&o->bytes_received); break;
-      default: ok = w.Skip(tag, depth);
+      case Tag(M::kSndUnaFieldNumber, kVarint): return FieldRead(w.U32(&o->snd_una));
+      case Tag(M::kSndNxtFieldNumber, kVarint): return FieldRead(w.U32(&o->snd_nxt));
+      case Tag(M::kRcvNxtFieldNumber, kVarint): return FieldRead(w.U32(&o->rcv_nxt));
+      case Tag(M::kWriteSeqFieldNumber, kVarint): return FieldRead(w.U32(&o->write_seq));
+      case Tag(M::kCopiedSeqFieldNumber, kVarint): return FieldRead(w.U32(&o->copied_seq));
+      case Tag(M::kRcvWndFieldNumber, kVarint): return FieldRead(w.U32(&o->rcv_wnd));
+      case Tag(M::kRcvWupFieldNumber, kVarint): return FieldRead(w.U32(&o->rcv_wup));
+      case Tag(M::kBytesAckedFieldNumber, kVarint): return FieldRead(w.U64(&o->bytes_acked));
+      case Tag(M::kBytesReceivedFieldNumber, kVarint): return FieldRead(w.U64(&o->bytes_received));
+      default: return Field::kNotMine;
     }
-    if (!ok) return false;
-  }
-  return true;
+  });
+}
+
+// A sub-message field: its bytes, read by `decode` one level deeper.
+template <typename D>
+Field Nested(Wire& w, int depth, D decode) {
+  absl::string_view s;
+  return FieldRead(w.Sized(&s) && decode(s, depth - 1));
 }
 
 // All of a Tcb but its addresses, which come back as text.
 bool DecodeConnection(absl::string_view bytes, int depth, Tcb* t, EndpointText* local, EndpointText* remote) {
   using M = v1::Connection;
-  if (depth < 0) return false;
-  Wire w(bytes);
-  uint32_t tag;
-  absl::string_view s;
-  while (w.more()) {
-    if (!w.Tag(&tag)) return false;
-    bool ok;
+  return ReadMessage(bytes, depth, [&](uint32_t tag, Wire& w) {
     switch (tag) {
-      case Tag(M::kFamilyFieldNumber, kVarint): ok = w.Enum(&t->family); break;
-      case Tag(M::kLocalFieldNumber, kLength): ok = w.Sized(&s) && DecodeEndpoint(s, depth - 1, local); break;
-      case Tag(M::kRemoteFieldNumber, kLength): ok = w.Sized(&s) && DecodeEndpoint(s, depth - 1, remote); break;
-      case Tag(M::kStateFieldNumber, kVarint): ok = w.Enum(&t->state); break;
-      case Tag(M::kRecvQFieldNumber, kVarint): ok = w.U32(&t->recv_q); break;
-      case Tag(M::kSendQFieldNumber, kVarint): ok = w.U32(&t->send_q); break;
-      case Tag(M::kV6OnlyFieldNumber, kVarint): ok = w.Bool(&t->v6only); break;
+      case Tag(M::kFamilyFieldNumber, kVarint): return FieldRead(w.Enum(&t->family));
+      case Tag(M::kStateFieldNumber, kVarint): return FieldRead(w.Enum(&t->state));
+      case Tag(M::kRecvQFieldNumber, kVarint): return FieldRead(w.U32(&t->recv_q));
+      case Tag(M::kSendQFieldNumber, kVarint): return FieldRead(w.U32(&t->send_q));
+      case Tag(M::kV6OnlyFieldNumber, kVarint): return FieldRead(w.Bool(&t->v6only));
+      case Tag(M::kLocalFieldNumber, kLength):
+        return Nested(w, depth, [&](absl::string_view s, int d) { return DecodeEndpoint(s, d, local); });
+      case Tag(M::kRemoteFieldNumber, kLength):
+        return Nested(w, depth, [&](absl::string_view s, int d) { return DecodeEndpoint(s, d, remote); });
       case Tag(M::kTimerFieldNumber, kLength):
         t->has_timer = true;
-        ok = w.Sized(&s) && DecodeTimer(s, depth - 1, t);
-        break;
+        return Nested(w, depth, [&](absl::string_view s, int d) { return DecodeTimer(s, d, t); });
       case Tag(M::kTcpInfoFieldNumber, kLength):
         t->has_tcp_info = true;
-        ok = w.Sized(&s) && DecodeTcpInfo(s, depth - 1, &t->info);
-        break;
+        return Nested(w, depth, [&](absl::string_view s, int d) { return DecodeTcpInfo(s, d, &t->info); });
       case Tag(M::kSeqFieldNumber, kLength):
         t->has_seq = true;
-        ok = w.Sized(&s) && DecodeSeq(s, depth - 1, &t->seq);
-        break;
-      default: ok = w.Skip(tag, depth);
+        return Nested(w, depth, [&](absl::string_view s, int d) { return DecodeSeq(s, d, &t->seq); });
+      default: return Field::kNotMine;
     }
-    if (!ok) return false;
-  }
-  return true;
+  });
 }
 
 bool DecodeTimestamp(absl::string_view bytes, int depth, google::protobuf::Timestamp* ts) {
-  if (depth < 0) return false;
-  Wire w(bytes);
-  uint32_t tag;
-  uint64_t v = 0;
-  while (w.more()) {
-    if (!w.Tag(&tag)) return false;
-    bool ok;
+  using M = google::protobuf::Timestamp;
+  return ReadMessage(bytes, depth, [ts](uint32_t tag, Wire& w) {
+    uint64_t v = 0;
     switch (tag) {
-      case Tag(google::protobuf::Timestamp::kSecondsFieldNumber, kVarint):
-        ok = w.Varint(&v);
+      case Tag(M::kSecondsFieldNumber, kVarint):
+        if (!w.Varint(&v)) return Field::kMalformed;
         ts->set_seconds(static_cast<int64_t>(v));
-        break;
-      case Tag(google::protobuf::Timestamp::kNanosFieldNumber, kVarint):
-        ok = w.Varint(&v);
+        return Field::kRead;
+      case Tag(M::kNanosFieldNumber, kVarint):
+        if (!w.Varint(&v)) return Field::kMalformed;
         ts->set_nanos(static_cast<int32_t>(static_cast<uint32_t>(v)));
-        break;
-      default: ok = w.Skip(tag, depth);
+        return Field::kRead;
+      default: return Field::kNotMine;
     }
-    if (!ok) return false;
-  }
-  return true;
+  });
 }
 
 absl::Status Malformed() {
@@ -332,29 +318,28 @@ absl::Status TcbBatch::Read(absl::string_view wire) {
     }
     return Endpoint{l.address, static_cast<uint16_t>(e.port)};
   };
-  Wire w(wire);
-  uint32_t tag;
-  absl::string_view s;
-  while (w.more()) {
-    if (!w.Tag(&tag)) return Malformed();
-    bool ok;
+  // The batch is the top level: kMaxDepth levels left at it.
+  const bool ok = ReadMessage(wire, kMaxDepth, [&](uint32_t tag, Wire& w) {
     switch (tag) {
       case Tag(M::kConnectionsFieldNumber, kLength): {
         Tcb& t = tcbs_.emplace_back();
         EndpointText local, remote;
-        ok = w.Sized(&s) && DecodeConnection(s, kMaxDepth - 1, &t, &local, &remote);
+        const Field f = Nested(w, kMaxDepth, [&](absl::string_view s, int d) {
+          return DecodeConnection(s, d, &t, &local, &remote);
+        });
         t.local = resolve(0, local);
         t.remote = resolve(1, remote);
-        break;
+        return f;
       }
-      case Tag(M::kCapturedAtFieldNumber, kLength): ok = w.Sized(&s) && DecodeTimestamp(s, kMaxDepth - 1, &captured_at_); break;
-      case Tag(M::kDumpInterruptedFieldNumber, kVarint): ok = w.Bool(&dump_interrupted_); break;
-      case Tag(M::kLastFieldNumber, kVarint): ok = w.Bool(&last_); break;
-      case Tag(M::kTotalFieldNumber, kVarint): ok = w.U64(&total_); break;
-      default: ok = w.Skip(tag, kMaxDepth);
+      case Tag(M::kCapturedAtFieldNumber, kLength):
+        return Nested(w, kMaxDepth, [&](absl::string_view s, int d) { return DecodeTimestamp(s, d, &captured_at_); });
+      case Tag(M::kDumpInterruptedFieldNumber, kVarint): return FieldRead(w.Bool(&dump_interrupted_));
+      case Tag(M::kLastFieldNumber, kVarint): return FieldRead(w.Bool(&last_));
+      case Tag(M::kTotalFieldNumber, kVarint): return FieldRead(w.U64(&total_));
+      default: return Field::kNotMine;
     }
-    if (!ok) return Malformed();
-  }
+  });
+  if (!ok) return Malformed();
   return absl::OkStatus();
 }
 

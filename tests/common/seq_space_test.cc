@@ -195,6 +195,14 @@ TEST(SeqSpaceTest, PathLossWhenTheReceiverNeverMoves) {
   EXPECT_TRUE(out.empty());
 }
 
+// Host A at 198.51.100.1 and host B at .2, two kernels.
+void TwoHosts(v1::HostInfo* a, v1::HostInfo* b) {
+  a->set_boot_id("a");
+  a->add_addresses()->set_address("198.51.100.1");
+  b->set_boot_id("b");
+  b->add_addresses()->set_address("198.51.100.2");
+}
+
 TEST(SeqSpaceTest, NatPairsByInitialSequenceNumbers) {
   SeqPair p = Healthy(0xFFFFFF00u, 424242, 1000, 300);
   // A connected to 198.51.100.80:80, which a NAT sent to B at .2:8080; B sees
@@ -206,10 +214,7 @@ TEST(SeqSpaceTest, NatPairsByInitialSequenceNumbers) {
   SeqPair decoy = Healthy(0xFFFFFF00u, 5, 1000, 300);
   decoy.b.mutable_local()->set_port(9090);
   v1::HostInfo ia, ib;
-  ia.set_boot_id("a");
-  ia.add_addresses()->set_address("198.51.100.1");
-  ib.set_boot_id("b");
-  ib.add_addresses()->set_address("198.51.100.2");
+  TwoHosts(&ia, &ib);
   google::protobuf::RepeatedPtrField<v1::Connection> ca, cb;
   *ca.Add() = p.a;
   *cb.Add() = decoy.b;
@@ -233,10 +238,7 @@ TEST(SeqSpaceTest, NatPairsWhereverEachEndSitsInItsList) {
       p.a.mutable_remote()->set_address("198.51.100.80");  // through a NAT
       p.b.mutable_local()->set_port(8080);
       v1::HostInfo ia, ib;
-      ia.set_boot_id("a");
-      ia.add_addresses()->set_address("198.51.100.1");
-      ib.set_boot_id("b");
-      ib.add_addresses()->set_address("198.51.100.2");
+      TwoHosts(&ia, &ib);
       google::protobuf::RepeatedPtrField<v1::Connection> ca, cb;
       for (int k = 0; k < 3; ++k) {
         SeqPair other = Healthy(50000u + static_cast<uint32_t>(k), 60000, 1, 1);
