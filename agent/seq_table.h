@@ -2,9 +2,9 @@
 // the rows of a sock_diag dump.
 //
 // The iterator and sock_diag walk the kernel's socket tables in the same
-// order: listeners first, then the established table bucket by bucket. The
-// dump asks for one family at a time, the iterator gives both at once, so the
-// records are kept in four lists (family, listening or not), each in the
+// order: listeners first, then the established table bucket by bucket; each
+// gives both families mixed (a dump asked per family, on a kernel without the
+// one-walk request, gives one at a time), so the records are kept in four lists (family, listening or not), each in the
 // iterator's order. The record of the next row a dump reports is then almost
 // always the next in its list, or a few further on: Find looks there first.
 // A row whose record is not there (several namespaces read in another order)

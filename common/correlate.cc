@@ -88,7 +88,11 @@ bool SameHost(const v1::HostInfo& a, const v1::HostInfo& b) {
 
 Matching Match(const TcbSnapshot& a, const TcbSnapshot& b) {
   Matching m;
-  const bool same = a.info != nullptr && b.info != nullptr && SameHost(*a.info, *b.info);
+  // One list: the infos say one host, or the caller gave one list twice (the
+  // same agent asked once, whatever its info says). Its sockets then take
+  // both roles, and a socket must never pair with itself.
+  const bool same =
+      (a.info != nullptr && b.info != nullptr && SameHost(*a.info, *b.info)) || a.tcbs == b.tcbs;
   m.one_list = same;
   const TcbList& ca = *a.tcbs;
   const TcbList& cb = same ? *a.tcbs : *b.tcbs;

@@ -66,8 +66,9 @@ struct Matching {
   };
   std::vector<Pair> pairs;
   std::vector<int> only_a, only_b;
-  // The infos said one host: B's list was not read, and every index (b's
-  // too) is into A's list. only_b is then empty.
+  // The infos said one host, or one list was given for both: B's list was
+  // not read, and every index (b's too) is into A's list. only_b is then
+  // empty.
   bool one_list = false;
 };
 

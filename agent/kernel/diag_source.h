@@ -1,6 +1,7 @@
 // Where the agent's socket dumps come from: the live kernel or a recording.
 //
-// A DiagSource hands out raw SOCK_DIAG_BY_FAMILY messages; parsing is the
+// A DiagSource hands out raw socket messages (SOCK_DIAG_BY_FAMILY or
+// TCPDIAG_GETSOCK answers, the same payload); parsing is the
 // caller's (ParseInetDiagMessage), so a recording replays through exactly the
 // code path the kernel's bytes take.
 //

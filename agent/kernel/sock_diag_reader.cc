@@ -260,7 +260,7 @@ absl::StatusOr<DumpResult> SockDiagReader::Dump(const DumpRequest& request, cons
     bool per_family = !both_families_.load(std::memory_order_relaxed);
     if (!per_family) {
       last = DumpFamily(nl.get(), AF_UNSPEC, request, seq, &result, on_socket, rec);
-      if (absl::IsUnimplemented(last)) {
+      if (absl::IsUnimplemented(last) && result.sockets == 0) {
         both_families_.store(false, std::memory_order_relaxed);  // a kernel without it: ask as ss does
         per_family = true;
       }

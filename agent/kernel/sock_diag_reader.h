@@ -1,10 +1,11 @@
 // The live source: a sock_diag (NETLINK_SOCK_DIAG) dump of every TCP socket
 // in the calling thread's network namespace. Both families come from one walk
-// of the kernel's tables, in its order (listeners first, IPv4 and IPv6 mixed);
-// on a kernel that does not serve that request, IPv4 then IPv6, as ss asks.
+// of the kernel's tables, in its order (listeners first when they are asked
+// for, IPv4 and IPv6 mixed); on a kernel that does not serve that request,
+// IPv4 then IPv6, as ss asks.
 //
-// Each Dump() opens its own netlink socket, so concurrent dumps do not share
-// state. Needs no privilege in the agent's own namespace. When a recorder is
+// Each Dump() opens its own netlink socket, so concurrent dumps share nothing
+// but whether the kernel served the one-walk request. Needs no privilege in the agent's own namespace. When a recorder is
 // set, every dump's raw messages are also written out (see dump_recorder.h).
 #ifndef TCBSCOPE_AGENT_KERNEL_SOCK_DIAG_READER_H_
 #define TCBSCOPE_AGENT_KERNEL_SOCK_DIAG_READER_H_

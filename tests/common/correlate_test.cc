@@ -353,6 +353,26 @@ TEST(CorrelateTest, OneHostPairsEachLoopbackConnectionOnceClientFirst) {
   EXPECT_EQ(r.only_b_size(), 0);
 }
 
+// One list given for both sides (the same agent asked once) is one host,
+// whatever the infos say (here none, as from an agent whose boot id could not
+// be read): each connection pairs once, and no socket with itself, by address
+// or by sequence numbers (a self-connected socket's ISS is its IRS).
+TEST(CorrelateTest, OneListGivenTwiceIsOneHostWhateverItsInfo) {
+  TcbList list;
+  list.Add(TcbOf(Conn(v1::TCP_STATE_ESTABLISHED, "127.0.0.1", 8080, "127.0.0.1", 9000)));
+  list.Add(TcbOf(Conn(v1::TCP_STATE_ESTABLISHED, "127.0.0.1", 9000, "127.0.0.1", 8080)));
+  v1::Connection self = Conn(v1::TCP_STATE_ESTABLISHED, "127.0.0.1", 7000, "127.0.0.1", 7000);
+  self.mutable_seq()->set_snd_una(101);
+  self.mutable_seq()->set_bytes_acked(1);
+  self.mutable_seq()->set_rcv_nxt(101);  // irs 100 = iss: its own peer in sequence space
+  list.Add(TcbOf(self));
+  const Matching m = Match(TcbSnapshot{nullptr, &list}, TcbSnapshot{nullptr, &list});
+  EXPECT_TRUE(m.one_list);
+  ASSERT_EQ(m.pairs.size(), 1u);
+  EXPECT_EQ(list[static_cast<size_t>(m.pairs[0].a)].local.port, 9000) << "the client end first";
+  EXPECT_EQ(list[static_cast<size_t>(m.pairs[0].b)].local.port, 8080);
+}
+
 // Two agents on one host (same boot id and namespace) give two snapshots of
 // the same sockets, taken at different moments: A's alone is read, whatever
 // B's holds, and B's is left as it was.

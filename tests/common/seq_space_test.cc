@@ -243,7 +243,9 @@ TEST(SeqSpaceTest, NatPairsWhereverEachEndSitsInItsList) {
       for (int k = 0; k < 3; ++k) {
         SeqPair other = Healthy(50000u + static_cast<uint32_t>(k), 60000, 1, 1);
         other.a.mutable_local()->set_port(41000 + static_cast<uint32_t>(k));
-        other.b.mutable_remote()->set_port(42000 + static_cast<uint32_t>(k));  // their own ends are elsewhere
+        // Not each other's ends by address; by sequence numbers they are (a
+        // filler at the same position on both sides pairs too).
+        other.b.mutable_remote()->set_port(42000 + static_cast<uint32_t>(k));
         *ca.Add() = k == pos_a ? p.a : other.a;
         *cb.Add() = k == pos_b ? p.b : other.b;
       }
