@@ -4,9 +4,10 @@
 // The iterator and sock_diag walk the kernel's socket tables in the same
 // order: listeners first, then the established table bucket by bucket; each
 // gives both families mixed (a dump asked per family, on a kernel without the
-// one-walk request, gives one at a time), so the records are kept in four lists (family, listening or not), each in the
-// iterator's order. The record of the next row a dump reports is then almost
-// always the next in its list, or a few further on: Find looks there first.
+// one-walk request, gives one at a time), so the records are kept in four
+// lists (family, listening or not), each in the iterator's order. The record
+// of the next row a dump reports is then almost always the next in its list,
+// or a few further on: Find looks there first.
 // A row whose record is not there (several namespaces read in another order)
 // or that has none (a socket opened after the pass) takes an index by cookie,
 // built the first time one is needed; on a host that opens connections while

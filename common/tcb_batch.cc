@@ -307,16 +307,8 @@ absl::Status TcbBatch::Read(absl::string_view wire) {
   dump_interrupted_ = false;
   last_ = false;
   total_ = 0;
-  // Each address text is parsed only when it differs from the last one on
-  // its side (an address that does not parse is the unspecified one).
   auto resolve = [this](int side, const EndpointText& e) {
-    LastAddress& l = last_address_[side];
-    if (e.address != l.text) {
-      absl::StatusOr<IpAddress> a = IpAddress::Parse(e.address);
-      l.text.assign(e.address.data(), e.address.size());
-      l.address = a.ok() ? *a : IpAddress();
-    }
-    return Endpoint{l.address, static_cast<uint16_t>(e.port)};
+    return Endpoint{last_address_[side].Of(e.address), static_cast<uint16_t>(e.port)};
   };
   // The batch is the top level: kMaxDepth levels left at it.
   const bool ok = ReadMessage(wire, kMaxDepth, [&](uint32_t tag, Wire& w) {

@@ -30,7 +30,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "common/ip_address.h"
 #include "common/tcb.h"
 #include "google/protobuf/timestamp.pb.h"
 
@@ -64,13 +63,6 @@ class TcbBatch {
   std::string* scratch() { return &scratch_; }
 
  private:
-  // The last address text parsed on each side, and what it parsed to: rows
-  // mostly repeat the address of the row before (as in TcbOf).
-  struct LastAddress {
-    std::string text;
-    IpAddress address;
-  };
-
   absl::Status Read(absl::string_view wire);
 
   absl::Status status_;
@@ -80,7 +72,7 @@ class TcbBatch {
   bool last_ = false;
   uint64_t total_ = 0;
   std::string scratch_;
-  LastAddress last_address_[2];
+  LastAddress last_address_[2];  // local, remote
 };
 
 }  // namespace tcbscope

@@ -21,7 +21,8 @@
 namespace tcbscope::kernel {
 
 // Fills `out` (which the caller has cleared) from one socket's message (a
-// SOCK_DIAG_BY_FAMILY or TCPDIAG_GETSOCK answer: the same payload): header, payload and attributes all within `msg`'s nlmsg_len.
+// SOCK_DIAG_BY_FAMILY or TCPDIAG_GETSOCK answer: the same payload): header,
+// payload and attributes all within `msg`'s nlmsg_len.
 // `netns` tags the connection with its network namespace inode. Of tcp_info,
 // congestion and memory, only what `fields` asks for is filled (the rest is
 // always filled: the filter, owners and sequence numbers read it; see

@@ -5,8 +5,9 @@
 // IPv4 then IPv6, as ss asks.
 //
 // Each Dump() opens its own netlink socket, so concurrent dumps share nothing
-// but whether the kernel served the one-walk request. Needs no privilege in the agent's own namespace. When a recorder is
-// set, every dump's raw messages are also written out (see dump_recorder.h).
+// but whether the kernel served the one-walk request. Needs no privilege in
+// the agent's own namespace. When a recorder is set, every dump's raw
+// messages are also written out (see dump_recorder.h).
 #ifndef TCBSCOPE_AGENT_KERNEL_SOCK_DIAG_READER_H_
 #define TCBSCOPE_AGENT_KERNEL_SOCK_DIAG_READER_H_
 
