@@ -1,5 +1,7 @@
 #include "agent/inspector_service.h"
 
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 #include "agent/free_memory.h"
 #include "agent/kernel/host_facts.h"
@@ -27,10 +29,13 @@ int MethodIndex(const char* name) {
   return service->FindMethodByName(name)->index();
 }
 
-// One batch in its wire format, sized once.
-grpc::ByteBuffer Encode(const v1::ConnectionBatch& batch) {
-  grpc::Slice slice(batch.ByteSizeLong());
-  batch.SerializeWithCachedSizesToArray(const_cast<uint8_t*>(slice.begin()));
+void FreeBytes(void* bytes) { std::free(bytes); }
+
+// A batch's bytes, handed to gRPC without a copy: the slice frees them.
+grpc::ByteBuffer TakeBytes(kernel::WireBuffer* batch) {
+  const size_t size = batch->size();
+  uint8_t* bytes = batch->Release();
+  grpc::Slice slice = bytes == nullptr ? grpc::Slice() : grpc::Slice(bytes, size, &FreeBytes);
   return grpc::ByteBuffer(&slice, 1);
 }
 
@@ -170,17 +175,17 @@ grpc::Status InspectorService::StreamListConnections(
   turn->Progress();  // the owner scan and the sequence pass may take a while
   absl::Status s = StreamSnapshot(
       *source_, *request, options_.snapshot, owners.get(),
-      [&](const v1::ConnectionBatch& batch) {
+      [&](kernel::WireBuffer* batch, bool last) {
         if (context->IsCancelled()) return false;
         // The last batch goes out with the trailers, in one write: a small
         // listing is then one segment instead of two, and the client learns
         // of the stream's end in the same read (docs/performance.md).
         // (WriteLast's own outcome arrives with the call's end.)
         bool ok = true;
-        if (batch.last()) {
-          stream->WriteLast(Encode(batch), grpc::WriteOptions());
+        if (last) {
+          stream->WriteLast(TakeBytes(batch), grpc::WriteOptions());
         } else {
-          ok = stream->Write(Encode(batch));
+          ok = stream->Write(TakeBytes(batch));
         }
         turn->Progress();
         return ok;

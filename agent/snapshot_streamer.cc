@@ -2,28 +2,22 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <memory>
-#include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "google/protobuf/arena.h"
 #include "agent/kernel/bpf/tcb_records.h"
 #include "agent/kernel/inet_diag_parser.h"
+#include "agent/kernel/inet_diag_wire.h"
 #include "common/connection_fields.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "google/protobuf/arena.h"
 
 namespace tcbscope {
 namespace {
 
-// A batch of 1,000 connections with tcp_info takes about 0.6 MiB of objects.
+// A thousand connections with tcp_info take about 0.6 MiB of objects.
 constexpr size_t kArenaBlockBytes = 1 << 20;
-// Sockets parsed and then dropped (the filter refused them) before the arena
-// is emptied. A dropped connection leaves its sub-messages on the arena
-// (clearing a message on an arena abandons them there), ~0.6 KiB with
-// tcp_info: without a bound, a filter that matches nothing held the whole
-// dump, ~60 MiB at 100k sockets, until the end of the call.
-constexpr int kDroppedBeforeReset = 2000;
 
 }  // namespace
 
@@ -39,7 +33,7 @@ StateMask RequestStates(const Filter& filter, bool listening, bool all) {
 
 absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnectionsRequest& request,
                             const SnapshotOptions& options, const kernel::SocketOwners* owners,
-                            const BatchWriter& write, SeqTable* seq) {
+                            const BatchWriter& write, SeqTable* seq, SnapshotStats* stats) {
   TCB_ASSIGN_OR_RETURN(Filter filter, Filter::Parse(request.filter(), options.filter_limits));
   TCB_ASSIGN_OR_RETURN(const ConnectionFields fields, ConnectionFields::FromMask(request.fields()));
   kernel::DumpRequest dump;
@@ -47,113 +41,124 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
   dump.tcp_info = request.tcp_info();
   const uint32_t batch_size =
       request.batch_size() == 0 ? options.batch_size : std::min(request.batch_size(), options.batch_size);
+  const bool match_all = filter.MatchesEverything();
+  // Without a filter or owners nothing reads a socket as a Connection.
+  const bool direct = options.direct_encoding && match_all && owners == nullptr;
+  SnapshotStats unused_stats;
+  SnapshotStats& counts = stats != nullptr ? *stats : unused_stats;
 
-  // Each batch lives in an arena that is reset once the batch is sent: no
-  // malloc/free per connection and sub-message (they were a tenth of the
-  // agent's CPU), and the memory is one block reused for every batch. Not
-  // zero-filled: the arena writes before it reads, so a small snapshot only
-  // faults in the pages it uses (zeroing 1 MiB per call was a tenth of the
-  // agent's CPU for a host with few sockets).
-  std::unique_ptr<char[]> block(new char[kArenaBlockBytes]);
-  google::protobuf::ArenaOptions arena_options;
-  arena_options.initial_block = block.get();
-  arena_options.initial_block_size = kArenaBlockBytes;
-  arena_options.max_block_size = kArenaBlockBytes;
-  google::protobuf::Arena arena(arena_options);
-  v1::ConnectionBatch* batch_ptr = google::protobuf::Arena::CreateMessage<v1::ConnectionBatch>(&arena);
+  kernel::WireBuffer out;  // the batch being written
+  uint32_t in_batch = 0;
   uint64_t total = 0;
   bool interrupted_so_far = false;
   bool started = false;
   bool reader_gone = false;
-  const bool match_all = filter.MatchesEverything();
-
-  absl::Time stamped_at;
-  auto stamp = [&](absl::Time t) {
-    stamped_at = t;
-    ToTimestamp(t, batch_ptr->mutable_captured_at());
-  };
   // The dump's start time is what every batch carries; it is known when the
-  // first message arrives, so stamp lazily.
+  // first message arrives.
+  absl::Time captured_at;
   const absl::Time before = absl::Now();
-  int dropped = 0;  // refused since the arena was last emptied
-  // Sends the batch (when `send`) and starts the next on an emptied arena.
-  // False when the reader has gone.
-  auto next_batch = [&](bool send) {
-    if (send) {
-      batch_ptr->set_dump_interrupted(interrupted_so_far);
-      if (!write(*batch_ptr)) {
-        reader_gone = true;
-        return false;
-      }
+
+  // Ends the batch: its fields after the connections (protobuf writes
+  // fields in number order, connections first), then the writer has it.
+  auto send = [&](bool last) {
+    v1::ConnectionBatch tail;
+    ToTimestamp(captured_at, tail.mutable_captured_at());
+    tail.set_dump_interrupted(interrupted_so_far);
+    if (last) {
+      tail.set_last(true);
+      tail.set_total(total);
     }
-    arena.Reset();
-    dropped = 0;
-    batch_ptr = google::protobuf::Arena::CreateMessage<v1::ConnectionBatch>(&arena);
-    ToTimestamp(stamped_at, batch_ptr->mutable_captured_at());
-    return true;
+    kernel::AppendMessageBytes(tail, &out);
+    const bool ok = write(&out, last);
+    out.Truncate(0);
+    in_batch = 0;
+    return ok;
   };
-  // Drops the connection just parsed; after many, empties the arena, sending
-  // the connections kept so far as a batch of their own.
-  auto drop_last = [&]() -> absl::Status {
-    batch_ptr->mutable_connections()->RemoveLast();
-    if (++dropped < kDroppedBeforeReset) return absl::OkStatus();
-    if (!next_batch(/*send=*/batch_ptr->connections_size() > 0)) {
-      return absl::CancelledError("the client went away");
-    }
-    return absl::OkStatus();
+  auto kept = [&]() -> absl::Status {
+    ++total;
+    if (++in_batch < batch_size) return absl::OkStatus();
+    if (send(/*last=*/false)) return absl::OkStatus();
+    reader_gone = true;
+    return absl::CancelledError("the client went away");
   };
-  auto on_socket = [&](const nlmsghdr* m) -> absl::Status {
-    if (!started) {
-      stamp(before);
-      started = true;
+
+  // Built connections live on an arena, emptied every kBuiltBeforeReset:
+  // no malloc/free per connection and sub-message (they were a tenth of the
+  // agent's CPU). Its block is not zero-filled: the arena writes before it
+  // reads, so a small snapshot only faults in the pages it uses. Made on
+  // first need: a listing written straight never needs it.
+  std::unique_ptr<char[]> block;
+  std::unique_ptr<google::protobuf::Arena> arena;
+  int built_on_arena = 0;
+  auto note_arena = [&] {
+    if (stats != nullptr && arena) counts.max_arena_bytes = std::max(counts.max_arena_bytes, arena->SpaceUsed());
+  };
+  auto build = [&](const nlmsghdr* m) -> absl::Status {
+    if (!arena) {
+      block.reset(new char[kArenaBlockBytes]);
+      google::protobuf::ArenaOptions arena_options;
+      arena_options.initial_block = block.get();
+      arena_options.initial_block_size = kArenaBlockBytes;
+      arena_options.max_block_size = kArenaBlockBytes;
+      arena = std::make_unique<google::protobuf::Arena>(arena_options);
+    } else if (built_on_arena == kBuiltBeforeReset) {
+      note_arena();
+      arena->Reset();
+      built_on_arena = 0;
     }
-    if (m->nlmsg_flags & NLM_F_DUMP_INTR) interrupted_so_far = true;
-    v1::ConnectionBatch& batch = *batch_ptr;
-    v1::Connection* c = batch.add_connections();
-    if (!kernel::ParseFromSource(source, m, c, fields).ok()) {
-      // One malformed message must not cost the whole snapshot; it cannot
-      // happen with a real kernel and is logged by the caller via the count.
-      return drop_last();
-    }
-    if (!match_all && !filter.Matches(*c)) return drop_last();
+    ++built_on_arena;
+    ++counts.built;
+    v1::Connection* c = google::protobuf::Arena::CreateMessage<v1::Connection>(arena.get());
+    // One malformed message must not cost the whole snapshot; it cannot
+    // happen with a real kernel.
+    if (!kernel::ParseFromSource(source, m, c, fields).ok()) return absl::OkStatus();
+    if (!match_all && !filter.Matches(*c)) return absl::OkStatus();
     if (owners != nullptr) owners->Fill(c->inode(), c);
-    // A time-wait socket has no tcp_sock, so the iterator has no record of
-    // it. The kernel reports one as TIME_WAIT or, closed from FIN_WAIT2, as
-    // that; either way with the time-wait timer, which no full socket has.
-    const bool time_wait = c->state() == v1::TCP_STATE_TIME_WAIT || c->timer().kind() == v1::Timer::KIND_TIME_WAIT;
+    // A time-wait socket has no tcp_sock, so the iterator has no record of it.
+    const bool time_wait = kernel::IsTimeWaitRow(c->state(), c->timer().kind() == v1::Timer::KIND_TIME_WAIT);
     if (seq != nullptr && !time_wait) {
-      if (const tcb_seq_record* found = seq->Find(c->cookie(), c->family() == v1::FAMILY_INET ? AF_INET : AF_INET6,
-                                                  static_cast<int>(c->state()))) {
-        const tcb_seq_record& r = *found;
+      if (const tcb_seq_record* r = seq->Find(c->cookie(), c->family() == v1::FAMILY_INET ? AF_INET : AF_INET6,
+                                              static_cast<int>(c->state()))) {
         v1::SequenceSpace* q = c->mutable_seq();
-        q->set_snd_una(r.snd_una);
-        q->set_snd_nxt(r.snd_nxt);
-        q->set_rcv_nxt(r.rcv_nxt);
-        q->set_write_seq(r.write_seq);
-        q->set_copied_seq(r.copied_seq);
-        q->set_snd_wnd(r.snd_wnd);
-        q->set_rcv_wnd(r.rcv_wnd);
-        q->set_rcv_wup(r.rcv_wup);
-        q->set_bytes_acked(r.bytes_acked);
-        q->set_bytes_received(r.bytes_received);
+#define TCB_SET(name, Name, value) q->set_##name(value);
+        TCB_SEQUENCE_FIELDS(TCB_SET, *r)
+#undef TCB_SET
       }
     }
     if (!fields.all()) fields.Trim(c);
-    ++total;
-    if (static_cast<uint32_t>(batch.connections_size()) >= batch_size) {
-      if (!next_batch(/*send=*/true)) return absl::CancelledError("the client went away");
+    kernel::AppendMessageField(v1::ConnectionBatch::kConnectionsFieldNumber, *c, &out);
+    return kept();
+  };
+  auto lookup = [&](uint64_t cookie, int family, int state) -> const tcb_seq_record* {
+    return seq == nullptr ? nullptr : seq->Find(cookie, family, state);
+  };
+  auto on_socket = [&](const nlmsghdr* m) -> absl::Status {
+    if (!started) {
+      captured_at = before;
+      started = true;
     }
-    return absl::OkStatus();
+    if (m->nlmsg_flags & NLM_F_DUMP_INTR) interrupted_so_far = true;
+    if (direct) {
+      switch (kernel::AppendConnectionWire(m, source.CurrentNetns(), source.CurrentNetnsName(), fields, lookup,
+                                           &out)) {
+        case kernel::WireOutcome::kEncoded:
+          ++counts.written_directly;
+          return kept();
+        case kernel::WireOutcome::kMalformed:
+          return absl::OkStatus();
+        case kernel::WireOutcome::kNeedsMessage:
+          break;
+      }
+    }
+    return build(m);
   };
   absl::StatusOr<kernel::DumpResult> result = source.Dump(dump, on_socket);
+  note_arena();
   if (reader_gone) return absl::CancelledError("the client went away");
   if (!result.ok()) return result.status();
-  if (!started) stamp(result->started);
-  v1::ConnectionBatch& batch = *batch_ptr;
-  batch.set_dump_interrupted(result->interrupted);
-  batch.set_last(true);
-  batch.set_total(total);
-  if (!write(batch)) return absl::CancelledError("the client went away");
+  if (!started) captured_at = result->started;
+  interrupted_so_far = interrupted_so_far || result->interrupted;
+  if (!send(/*last=*/true)) return absl::CancelledError("the client went away");
   return absl::OkStatus();
 }
 

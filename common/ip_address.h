@@ -50,7 +50,12 @@ class IpAddress {
   // bytecode does for ss filters).
   bool InPrefix(const IpAddress& prefix, int prefix_len) const;
 
-  std::string ToString() const;  // dotted quad or RFC 5952
+  std::string ToString() const;  // dotted quad or RFC 5952; "*" for no address
+  // The longest text ToString gives (INET6_ADDRSTRLEN less its NUL).
+  static constexpr size_t kMaxTextLength = 45;
+  // ToString's text written to `out`, which holds kMaxTextLength + 1 bytes
+  // (inet_ntop may write a NUL past the text); returns its length.
+  size_t FormatTo(char* out) const;
 
   friend bool operator==(const IpAddress& a, const IpAddress& b) {
     return a.family_ == b.family_ && a.bytes_ == b.bytes_;

@@ -14,21 +14,6 @@
 namespace tcbscope::kernel {
 namespace {
 
-// Attribute types, numbered as in uapi linux/inet_diag.h (named here so the
-// parser does not depend on how new the build machine's headers are).
-constexpr uint16_t kAttrMemInfo = 1;
-constexpr uint16_t kAttrInfo = 2;
-constexpr uint16_t kAttrCong = 4;
-constexpr uint16_t kAttrTos = 5;
-constexpr uint16_t kAttrTclass = 6;
-constexpr uint16_t kAttrSkMemInfo = 7;
-constexpr uint16_t kAttrShutdown = 8;
-constexpr uint16_t kAttrV6Only = 11;
-constexpr uint16_t kAttrMark = 15;
-
-// Indexes into INET_DIAG_SKMEMINFO (SK_MEMINFO_*).
-enum SkMemIndex { kRmemAlloc, kRcvbuf, kWmemAlloc, kSndbuf, kFwdAlloc, kWmemQueued, kOptmem, kBacklog, kDrops, kSkMemCount };
-
 constexpr size_t kAlign = 4;
 constexpr size_t Align(size_t n) { return (n + kAlign - 1) & ~(kAlign - 1); }
 
@@ -38,20 +23,11 @@ void SetEndpoint(int family, const uint32_t words[4], uint16_t port_be, uint32_t
   e->set_ifindex(ifindex);
 }
 
-v1::Timer::Kind TimerKind(uint8_t t) {
-  switch (t) {
-    case 1: return v1::Timer::KIND_RETRANSMIT;
-    case 2: return v1::Timer::KIND_KEEPALIVE;
-    case 3: return v1::Timer::KIND_TIME_WAIT;
-    case 4: return v1::Timer::KIND_ZERO_WINDOW_PROBE;
-    case 5: return v1::Timer::KIND_DELAYED_ACK;
-    default: return v1::Timer::KIND_NONE;
-  }
-}
-
 // Sets one tcp_info field, when the caller asked for it.
-#define TCB_INFO(name, Name, value) \
-  if (fields.HasTcpInfo(v1::TcpInfo::k##Name##FieldNumber)) out->set_##name(value)
+#define TCB_INFO(name, Name, value)                               \
+  if (fields.HasTcpInfo(v1::TcpInfo::k##Name##FieldNumber)) {      \
+    out->set_##name(static_cast<std::decay_t<decltype(out->name())>>(value)); \
+  }
 
 void FillTcpInfo(const uint8_t* data, size_t len, const ConnectionFields& fields, v1::TcpInfo* out) {
   TcpInfoWire w;
@@ -61,95 +37,9 @@ void FillTcpInfo(const uint8_t* data, size_t len, const ConnectionFields& fields
   out->set_kernel_bytes(static_cast<uint32_t>(len));
   if (len < sizeof(w)) {
     out->set_truncated(true);
-    for (size_t i = 0; i < kTcpInfoLateFieldCount; ++i) {
-      const TcpInfoField& f = kTcpInfoLateFields[i];
-      if (f.offset + f.size <= len) continue;
-      // Only what the caller asked for: on an older kernel the names of
-      // every missing field would outweigh a masked connection.
-      bool asked = false;
-      for (int n = f.first_proto_field; n <= f.last_proto_field && !asked; ++n) asked = fields.HasTcpInfo(n);
-      if (asked) out->add_absent(f.name);
-    }
+    ForEachAbsentField(len, fields, [&](const char* name) { out->add_absent(name); });
   }
-  TCB_INFO(state, State, static_cast<v1::TcpState>(w.state));
-  TCB_INFO(ca_state, CaState, w.ca_state);
-  TCB_INFO(retransmits, Retransmits, w.retransmits);
-  TCB_INFO(probes, Probes, w.probes);
-  TCB_INFO(backoff, Backoff, w.backoff);
-  TCB_INFO(options, Options, w.options);
-  TCB_INFO(opt_timestamps, OptTimestamps, w.options & kTcpiOptTimestamps);
-  TCB_INFO(opt_sack, OptSack, w.options & kTcpiOptSack);
-  TCB_INFO(opt_wscale, OptWscale, w.options & kTcpiOptWscale);
-  TCB_INFO(opt_ecn, OptEcn, w.options & kTcpiOptEcn);
-  TCB_INFO(opt_ecn_seen, OptEcnSeen, w.options & kTcpiOptEcnSeen);
-  TCB_INFO(opt_syn_data, OptSynData, w.options & kTcpiOptSynData);
-  TCB_INFO(opt_usec_ts, OptUsecTs, w.options & kTcpiOptUsecTs);
-  TCB_INFO(snd_wscale, SndWscale, w.wscale & 0x0f);
-  TCB_INFO(rcv_wscale, RcvWscale, w.wscale >> 4);
-  TCB_INFO(delivery_rate_app_limited, DeliveryRateAppLimited, w.flags & 1);
-  TCB_INFO(fastopen_client_fail, FastopenClientFail, (w.flags >> 1) & 3);
-  TCB_INFO(rto_us, RtoUs, w.rto);
-  TCB_INFO(ato_us, AtoUs, w.ato);
-  TCB_INFO(snd_mss, SndMss, w.snd_mss);
-  TCB_INFO(rcv_mss, RcvMss, w.rcv_mss);
-  TCB_INFO(unacked, Unacked, w.unacked);
-  TCB_INFO(sacked, Sacked, w.sacked);
-  TCB_INFO(lost, Lost, w.lost);
-  TCB_INFO(retrans, Retrans, w.retrans);
-  TCB_INFO(fackets, Fackets, w.fackets);
-  TCB_INFO(last_data_sent_ms, LastDataSentMs, w.last_data_sent);
-  TCB_INFO(last_ack_sent_ms, LastAckSentMs, w.last_ack_sent);
-  TCB_INFO(last_data_recv_ms, LastDataRecvMs, w.last_data_recv);
-  TCB_INFO(last_ack_recv_ms, LastAckRecvMs, w.last_ack_recv);
-  TCB_INFO(pmtu, Pmtu, w.pmtu);
-  TCB_INFO(rcv_ssthresh, RcvSsthresh, w.rcv_ssthresh);
-  TCB_INFO(rtt_us, RttUs, w.rtt);
-  TCB_INFO(rttvar_us, RttvarUs, w.rttvar);
-  TCB_INFO(snd_ssthresh, SndSsthresh, w.snd_ssthresh);
-  TCB_INFO(snd_cwnd, SndCwnd, w.snd_cwnd);
-  TCB_INFO(advmss, Advmss, w.advmss);
-  TCB_INFO(reordering, Reordering, w.reordering);
-  TCB_INFO(rcv_rtt_us, RcvRttUs, w.rcv_rtt);
-  TCB_INFO(rcv_space, RcvSpace, w.rcv_space);
-  TCB_INFO(total_retrans, TotalRetrans, w.total_retrans);
-  TCB_INFO(pacing_rate_bytes_per_s, PacingRateBytesPerS, w.pacing_rate);
-  TCB_INFO(max_pacing_rate_bytes_per_s, MaxPacingRateBytesPerS, w.max_pacing_rate);
-  TCB_INFO(bytes_acked, BytesAcked, w.bytes_acked);
-  TCB_INFO(bytes_received, BytesReceived, w.bytes_received);
-  TCB_INFO(segs_out, SegsOut, w.segs_out);
-  TCB_INFO(segs_in, SegsIn, w.segs_in);
-  TCB_INFO(notsent_bytes, NotsentBytes, w.notsent_bytes);
-  TCB_INFO(min_rtt_us, MinRttUs, w.min_rtt);
-  TCB_INFO(data_segs_in, DataSegsIn, w.data_segs_in);
-  TCB_INFO(data_segs_out, DataSegsOut, w.data_segs_out);
-  TCB_INFO(delivery_rate_bytes_per_s, DeliveryRateBytesPerS, w.delivery_rate);
-  TCB_INFO(busy_time_us, BusyTimeUs, w.busy_time);
-  TCB_INFO(rwnd_limited_us, RwndLimitedUs, w.rwnd_limited);
-  TCB_INFO(sndbuf_limited_us, SndbufLimitedUs, w.sndbuf_limited);
-  TCB_INFO(delivered, Delivered, w.delivered);
-  TCB_INFO(delivered_ce, DeliveredCe, w.delivered_ce);
-  TCB_INFO(bytes_sent, BytesSent, w.bytes_sent);
-  TCB_INFO(bytes_retrans, BytesRetrans, w.bytes_retrans);
-  TCB_INFO(dsack_dups, DsackDups, w.dsack_dups);
-  TCB_INFO(reord_seen, ReordSeen, w.reord_seen);
-  TCB_INFO(rcv_ooopack, RcvOoopack, w.rcv_ooopack);
-  TCB_INFO(snd_wnd, SndWnd, w.snd_wnd);
-  TCB_INFO(rcv_wnd, RcvWnd, w.rcv_wnd);
-  TCB_INFO(rehash, Rehash, w.rehash);
-  TCB_INFO(total_rto, TotalRto, w.total_rto);
-  TCB_INFO(total_rto_recoveries, TotalRtoRecoveries, w.total_rto_recoveries);
-  TCB_INFO(total_rto_time_ms, TotalRtoTimeMs, w.total_rto_time);
-  TCB_INFO(received_ce, ReceivedCe, w.received_ce);
-  TCB_INFO(delivered_e1_bytes, DeliveredE1Bytes, w.delivered_e1_bytes);
-  TCB_INFO(delivered_e0_bytes, DeliveredE0Bytes, w.delivered_e0_bytes);
-  TCB_INFO(delivered_ce_bytes, DeliveredCeBytes, w.delivered_ce_bytes);
-  TCB_INFO(received_e1_bytes, ReceivedE1Bytes, w.received_e1_bytes);
-  TCB_INFO(received_e0_bytes, ReceivedE0Bytes, w.received_e0_bytes);
-  TCB_INFO(received_ce_bytes, ReceivedCeBytes, w.received_ce_bytes);
-  TCB_INFO(ecn_mode, EcnMode, w.ecn_bits & 3);
-  TCB_INFO(accecn_opt_seen, AccecnOptSeen, (w.ecn_bits >> 2) & 3);
-  TCB_INFO(accecn_fail_mode, AccecnFailMode, (w.ecn_bits >> 4) & 0xf);
-  TCB_INFO(options2, Options2, w.ecn_bits >> 8);
+  TCB_TCP_INFO_FIELDS(TCB_INFO, w)
 }
 
 #undef TCB_INFO
@@ -206,6 +96,24 @@ const TcpInfoField kTcpInfoLateFields[] = {
 #undef TCB_LATE_FIELD
 const size_t kTcpInfoLateFieldCount = sizeof(kTcpInfoLateFields) / sizeof(kTcpInfoLateFields[0]);
 
+v1::Timer::Kind DiagTimerKind(uint8_t t) {
+  switch (t) {
+    case 1: return v1::Timer::KIND_RETRANSMIT;
+    case 2: return v1::Timer::KIND_KEEPALIVE;
+    case 3: return v1::Timer::KIND_TIME_WAIT;
+    case 4: return v1::Timer::KIND_ZERO_WINDOW_PROBE;
+    case 5: return v1::Timer::KIND_DELAYED_ACK;
+    default: return v1::Timer::KIND_NONE;
+  }
+}
+
+size_t CopyCongestionName(const uint8_t* p, size_t len, char* out) {
+  // NUL-terminated, but never trust that.
+  size_t n = 0;
+  for (; n < len && p[n] != 0; ++n) out[n] = p[n] >= 0x20 && p[n] < 0x7f ? static_cast<char>(p[n]) : '?';
+  return n;
+}
+
 int InetDiagMessageState(const nlmsghdr* msg) {
   if (msg->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) return -1;
   return reinterpret_cast<const inet_diag_msg*>(NLMSG_DATA(msg))->idiag_state;
@@ -233,7 +141,7 @@ absl::Status ParseInetDiagMessage(const nlmsghdr* msg, uint64_t netns, v1::Conne
   out->set_send_q(d->idiag_wqueue);
   if (d->idiag_timer != 0) {
     v1::Timer* t = out->mutable_timer();
-    t->set_kind(TimerKind(d->idiag_timer));
+    t->set_kind(DiagTimerKind(d->idiag_timer));
     t->set_expires_ms(d->idiag_expires);
     t->set_retransmits(d->idiag_retrans);
   }
@@ -254,43 +162,39 @@ absl::Status ParseInetDiagMessage(const nlmsghdr* msg, uint64_t netns, v1::Conne
     const uint8_t* p = base + off + sizeof(nlattr);
     const size_t plen = a.nla_len - sizeof(nlattr);
     switch (a.nla_type & NLA_TYPE_MASK) {
-      case kAttrInfo:
+      case diag_attr::kInfo:
         if (fields.Has(v1::Connection::kTcpInfoFieldNumber)) FillTcpInfo(p, plen, fields, out->mutable_tcp_info());
         break;
-      case kAttrCong:
+      case diag_attr::kCong: {
         if (!fields.Has(v1::Connection::kCongestionFieldNumber)) break;
-        // NUL-terminated, but never trust that.
-        out->set_congestion(std::string(reinterpret_cast<const char*>(p), strnlen(reinterpret_cast<const char*>(p), plen)));
+        std::string* name = out->mutable_congestion();
+        name->resize(plen);
+        name->resize(CopyCongestionName(p, plen, name->data()));
         break;
-      case kAttrSkMemInfo: {
+      }
+      case diag_attr::kSkMemInfo: {
         if (!fields.Has(v1::Connection::kMemoryFieldNumber)) break;
         uint32_t m[kSkMemCount] = {};
         std::memcpy(m, p, plen < sizeof(m) ? plen : sizeof(m));
         v1::SocketMemory* mem = out->mutable_memory();
-        mem->set_rmem_alloc_bytes(m[kRmemAlloc]);
-        mem->set_rcvbuf_bytes(m[kRcvbuf]);
-        mem->set_wmem_alloc_bytes(m[kWmemAlloc]);
-        mem->set_sndbuf_bytes(m[kSndbuf]);
-        mem->set_fwd_alloc_bytes(m[kFwdAlloc]);
-        mem->set_wmem_queued_bytes(m[kWmemQueued]);
-        mem->set_optmem_bytes(m[kOptmem]);
-        mem->set_backlog_bytes(m[kBacklog]);
-        mem->set_drops(m[kDrops]);
+#define TCB_MEM(name, Name, value) mem->set_##name(value);
+        TCB_SOCKET_MEMORY_FIELDS(TCB_MEM, m)
+#undef TCB_MEM
         break;
       }
-      case kAttrMemInfo:
+      case diag_attr::kMemInfo:
         break;  // the older 4-value form; SKMEMINFO supersedes it
-      case kAttrTos:
-      case kAttrTclass:
+      case diag_attr::kTos:
+      case diag_attr::kTclass:
         if (plen >= 1) out->set_tos(p[0]);
         break;
-      case kAttrShutdown:
+      case diag_attr::kShutdown:
         if (plen >= 1) out->set_shutdown(p[0]);
         break;
-      case kAttrV6Only:
+      case diag_attr::kV6Only:
         if (plen >= 1) out->set_v6only(p[0] != 0);
         break;
-      case kAttrMark:
+      case diag_attr::kMark:
         if (plen >= 4) out->set_mark(ReadScalar<uint32_t>(p));
         break;
       default:

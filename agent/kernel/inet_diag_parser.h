@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "agent/kernel/tcp_info_wire.h"
 #include "common/connection_fields.h"
 #include "tcbscope/v1/inspector.pb.h"
 
@@ -51,6 +52,73 @@ struct DiagStreamSummary {
 // unexpected message type. The callback's error stops the walk and is returned.
 absl::StatusOr<DiagStreamSummary> WalkDiagStream(
     absl::string_view bytes, const std::function<absl::Status(const nlmsghdr*)>& on_socket);
+
+
+// What the message parser shares with the wire encoder (inet_diag_wire.h),
+// so the two read the kernel's bytes alike.
+
+// Attribute types, numbered as in uapi linux/inet_diag.h (named here so the
+// agent does not depend on how new the build machine's headers are).
+namespace diag_attr {
+constexpr uint16_t kMemInfo = 1;
+constexpr uint16_t kInfo = 2;
+constexpr uint16_t kCong = 4;
+constexpr uint16_t kTos = 5;
+constexpr uint16_t kTclass = 6;
+constexpr uint16_t kSkMemInfo = 7;
+constexpr uint16_t kShutdown = 8;
+constexpr uint16_t kV6Only = 11;
+constexpr uint16_t kMark = 15;
+}  // namespace diag_attr
+
+// Indexes into INET_DIAG_SKMEMINFO (SK_MEMINFO_*).
+enum SkMemIndex {
+  kRmemAlloc, kRcvbuf, kWmemAlloc, kSndbuf, kFwdAlloc, kWmemQueued, kOptmem, kBacklog, kDrops, kSkMemCount
+};
+
+// Every v1::SocketMemory field, in field-number order: X(proto_field,
+// ProtoField, value), the value read from the SK_MEMINFO array `m`.
+#define TCB_SOCKET_MEMORY_FIELDS(X, m)                        \
+  X(rmem_alloc_bytes, RmemAllocBytes, (m)[kRmemAlloc])        \
+  X(rcvbuf_bytes, RcvbufBytes, (m)[kRcvbuf])                  \
+  X(wmem_alloc_bytes, WmemAllocBytes, (m)[kWmemAlloc])        \
+  X(sndbuf_bytes, SndbufBytes, (m)[kSndbuf])                  \
+  X(fwd_alloc_bytes, FwdAllocBytes, (m)[kFwdAlloc])           \
+  X(wmem_queued_bytes, WmemQueuedBytes, (m)[kWmemQueued])     \
+  X(optmem_bytes, OptmemBytes, (m)[kOptmem])                  \
+  X(backlog_bytes, BacklogBytes, (m)[kBacklog])               \
+  X(drops, Drops, (m)[kDrops])
+
+// The congestion control name INET_DIAG_CONG carries (`len` bytes at `p`):
+// up to its NUL, with any byte outside printable ASCII written as '?', since
+// the proto field is a string, which must be UTF-8 or the whole batch fails
+// to parse (kernel names are ASCII). Writes at most `len` bytes to `out` and
+// returns how many.
+size_t CopyCongestionName(const uint8_t* p, size_t len, char* out);
+
+// idiag_timer as a Timer kind (0, no timer, and unknown values: KIND_NONE).
+v1::Timer::Kind DiagTimerKind(uint8_t timer);
+
+// A time-wait row: a socket with no tcp_sock behind it, reported by the
+// kernel as TIME_WAIT or, closed from FIN_WAIT2, as that, either way with the
+// time-wait timer, which no full socket has. It has no sequence record.
+inline bool IsTimeWaitRow(int state, bool time_wait_timer) {
+  return state == v1::TCP_STATE_TIME_WAIT || time_wait_timer;
+}
+
+// Calls `absent(name)` for each tcp_info field past a kernel's `len` bytes
+// that `fields` asks for, in the struct's order. Only those: on an older
+// kernel the names of every missing field would outweigh a masked connection.
+template <typename F>
+void ForEachAbsentField(size_t len, const ConnectionFields& fields, F absent) {
+  for (size_t i = 0; i < kTcpInfoLateFieldCount; ++i) {
+    const TcpInfoField& f = kTcpInfoLateFields[i];
+    if (f.offset + f.size <= len) continue;
+    bool asked = false;
+    for (int n = f.first_proto_field; n <= f.last_proto_field && !asked; ++n) asked = fields.HasTcpInfo(n);
+    if (asked) absent(f.name);
+  }
+}
 
 }  // namespace tcbscope::kernel
 

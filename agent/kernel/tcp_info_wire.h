@@ -136,6 +136,94 @@ constexpr uint8_t kTcpiOptEcnSeen = 16;
 constexpr uint8_t kTcpiOptSynData = 32;
 constexpr uint8_t kTcpiOptUsecTs = 64;
 
+
+// Every v1::TcpInfo field filled from the struct, in field-number order:
+// X(proto_field, ProtoField, value), the value read from the TcpInfoWire `w`
+// and converted to the field's type by whoever expands it (a bool field is
+// set when its bit is).
+// The one list both the message parser and the wire encoder expand, so the
+// two cannot disagree on a field (inet_diag_parser.cc, inet_diag_wire.cc).
+#define TCB_TCP_INFO_FIELDS(X, w) \
+  X(state, State, (w).state) \
+  X(ca_state, CaState, (w).ca_state) \
+  X(retransmits, Retransmits, (w).retransmits) \
+  X(probes, Probes, (w).probes) \
+  X(backoff, Backoff, (w).backoff) \
+  X(options, Options, (w).options) \
+  X(opt_timestamps, OptTimestamps, (w).options & kTcpiOptTimestamps) \
+  X(opt_sack, OptSack, (w).options & kTcpiOptSack) \
+  X(opt_wscale, OptWscale, (w).options & kTcpiOptWscale) \
+  X(opt_ecn, OptEcn, (w).options & kTcpiOptEcn) \
+  X(opt_ecn_seen, OptEcnSeen, (w).options & kTcpiOptEcnSeen) \
+  X(opt_syn_data, OptSynData, (w).options & kTcpiOptSynData) \
+  X(opt_usec_ts, OptUsecTs, (w).options & kTcpiOptUsecTs) \
+  X(snd_wscale, SndWscale, (w).wscale & 0x0f) \
+  X(rcv_wscale, RcvWscale, (w).wscale >> 4) \
+  X(delivery_rate_app_limited, DeliveryRateAppLimited, (w).flags & 1) \
+  X(fastopen_client_fail, FastopenClientFail, ((w).flags >> 1) & 3) \
+  X(rto_us, RtoUs, (w).rto) \
+  X(ato_us, AtoUs, (w).ato) \
+  X(snd_mss, SndMss, (w).snd_mss) \
+  X(rcv_mss, RcvMss, (w).rcv_mss) \
+  X(unacked, Unacked, (w).unacked) \
+  X(sacked, Sacked, (w).sacked) \
+  X(lost, Lost, (w).lost) \
+  X(retrans, Retrans, (w).retrans) \
+  X(fackets, Fackets, (w).fackets) \
+  X(last_data_sent_ms, LastDataSentMs, (w).last_data_sent) \
+  X(last_ack_sent_ms, LastAckSentMs, (w).last_ack_sent) \
+  X(last_data_recv_ms, LastDataRecvMs, (w).last_data_recv) \
+  X(last_ack_recv_ms, LastAckRecvMs, (w).last_ack_recv) \
+  X(pmtu, Pmtu, (w).pmtu) \
+  X(rcv_ssthresh, RcvSsthresh, (w).rcv_ssthresh) \
+  X(rtt_us, RttUs, (w).rtt) \
+  X(rttvar_us, RttvarUs, (w).rttvar) \
+  X(snd_ssthresh, SndSsthresh, (w).snd_ssthresh) \
+  X(snd_cwnd, SndCwnd, (w).snd_cwnd) \
+  X(advmss, Advmss, (w).advmss) \
+  X(reordering, Reordering, (w).reordering) \
+  X(rcv_rtt_us, RcvRttUs, (w).rcv_rtt) \
+  X(rcv_space, RcvSpace, (w).rcv_space) \
+  X(total_retrans, TotalRetrans, (w).total_retrans) \
+  X(pacing_rate_bytes_per_s, PacingRateBytesPerS, (w).pacing_rate) \
+  X(max_pacing_rate_bytes_per_s, MaxPacingRateBytesPerS, (w).max_pacing_rate) \
+  X(bytes_acked, BytesAcked, (w).bytes_acked) \
+  X(bytes_received, BytesReceived, (w).bytes_received) \
+  X(segs_out, SegsOut, (w).segs_out) \
+  X(segs_in, SegsIn, (w).segs_in) \
+  X(notsent_bytes, NotsentBytes, (w).notsent_bytes) \
+  X(min_rtt_us, MinRttUs, (w).min_rtt) \
+  X(data_segs_in, DataSegsIn, (w).data_segs_in) \
+  X(data_segs_out, DataSegsOut, (w).data_segs_out) \
+  X(delivery_rate_bytes_per_s, DeliveryRateBytesPerS, (w).delivery_rate) \
+  X(busy_time_us, BusyTimeUs, (w).busy_time) \
+  X(rwnd_limited_us, RwndLimitedUs, (w).rwnd_limited) \
+  X(sndbuf_limited_us, SndbufLimitedUs, (w).sndbuf_limited) \
+  X(delivered, Delivered, (w).delivered) \
+  X(delivered_ce, DeliveredCe, (w).delivered_ce) \
+  X(bytes_sent, BytesSent, (w).bytes_sent) \
+  X(bytes_retrans, BytesRetrans, (w).bytes_retrans) \
+  X(dsack_dups, DsackDups, (w).dsack_dups) \
+  X(reord_seen, ReordSeen, (w).reord_seen) \
+  X(rcv_ooopack, RcvOoopack, (w).rcv_ooopack) \
+  X(snd_wnd, SndWnd, (w).snd_wnd) \
+  X(rcv_wnd, RcvWnd, (w).rcv_wnd) \
+  X(rehash, Rehash, (w).rehash) \
+  X(total_rto, TotalRto, (w).total_rto) \
+  X(total_rto_recoveries, TotalRtoRecoveries, (w).total_rto_recoveries) \
+  X(total_rto_time_ms, TotalRtoTimeMs, (w).total_rto_time) \
+  X(received_ce, ReceivedCe, (w).received_ce) \
+  X(delivered_e1_bytes, DeliveredE1Bytes, (w).delivered_e1_bytes) \
+  X(delivered_e0_bytes, DeliveredE0Bytes, (w).delivered_e0_bytes) \
+  X(delivered_ce_bytes, DeliveredCeBytes, (w).delivered_ce_bytes) \
+  X(received_e1_bytes, ReceivedE1Bytes, (w).received_e1_bytes) \
+  X(received_e0_bytes, ReceivedE0Bytes, (w).received_e0_bytes) \
+  X(received_ce_bytes, ReceivedCeBytes, (w).received_ce_bytes) \
+  X(ecn_mode, EcnMode, (w).ecn_bits & 3) \
+  X(accecn_opt_seen, AccecnOptSeen, ((w).ecn_bits >> 2) & 3) \
+  X(accecn_fail_mode, AccecnFailMode, ((w).ecn_bits >> 4) & 0xf) \
+  X(options2, Options2, (w).ecn_bits >> 8)
+
 }  // namespace tcbscope::kernel
 
 #endif  // TCBSCOPE_AGENT_KERNEL_TCP_INFO_WIRE_H_

@@ -12,6 +12,9 @@
 #include <sstream>
 
 #include "absl/container/flat_hash_set.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "agent/kernel/replay_source.h"
 #include "gtest/gtest.h"
 
@@ -29,6 +32,8 @@ std::unique_ptr<kernel::ReplaySource> Recording() {
 
 struct Collected {
   std::vector<v1::ConnectionBatch> batches;
+  std::vector<std::string> bytes;  // each batch as it was written
+  SnapshotStats stats;
   size_t connections() const {
     size_t n = 0;
     for (const auto& b : batches) n += b.connections_size();
@@ -36,17 +41,24 @@ struct Collected {
   }
 };
 
+enum class Path { kDirect, kBuilt };
+
 absl::Status Snapshot(kernel::DiagSource& src, const v1::ListConnectionsRequest& req, Collected* out,
-                 uint32_t batch_size = 1000, SeqTable* seq = nullptr) {
+                      uint32_t batch_size = 1000, SeqTable* seq = nullptr, Path path = Path::kDirect) {
   SnapshotOptions opts;
   opts.batch_size = batch_size;
+  opts.direct_encoding = path == Path::kDirect;
   return StreamSnapshot(
       src, req, opts, nullptr,
-      [&](const v1::ConnectionBatch& b) {
-        out->batches.push_back(b);
+      [&](kernel::WireBuffer* b, bool last) {
+        out->bytes.emplace_back(b->view());
+        v1::ConnectionBatch batch;
+        EXPECT_TRUE(batch.ParseFromArray(b->data(), static_cast<int>(b->size()))) << "batch " << out->bytes.size();
+        EXPECT_EQ(batch.last(), last);
+        out->batches.push_back(std::move(batch));
         return true;
       },
-      seq);
+      seq, &out->stats);
 }
 
 TEST(SnapshotStreamerTest, BatchesAndMarksTheLast) {
@@ -112,7 +124,7 @@ TEST(SnapshotStreamerTest, GoneReaderStopsTheDump) {
   int writes = 0;
   SnapshotOptions opts;
   opts.batch_size = 1;
-  absl::Status s = StreamSnapshot(*src, req, opts, nullptr, [&](const v1::ConnectionBatch&) {
+  absl::Status s = StreamSnapshot(*src, req, opts, nullptr, [&](kernel::WireBuffer*, bool) {
     ++writes;
     return false;
   });
@@ -153,37 +165,154 @@ class RepeatingSource : public kernel::DiagSource {
   int times_;
 };
 
-// A socket the filter refuses leaves its parts on the batch's arena, so after
-// a few thousand of them the arena is emptied, the connections kept so far
-// going out as a batch of their own: the memory of a filtered listing follows
-// what it sends, not the host's size.
+// A socket the filter refuses was still built on the arena, so the arena is
+// emptied every kBuiltBeforeReset sockets: the memory of a filtered listing
+// follows what it sends, not the host's size.
 TEST(SnapshotStreamerTest, RefusedSocketsDoNotAccumulate) {
   RepeatingSource src(Recording(), 1000);
   v1::ListConnectionsRequest req;
   req.set_all(true);
+  req.set_tcp_info(true);
   Collected all;
   ASSERT_TRUE(Snapshot(src, req, &all, 1000000).ok());
   const size_t n = all.connections();
   ASSERT_GE(n, 10000u);
   ASSERT_EQ(all.batches.size(), 1u) << "nothing refused, one batch";
+  EXPECT_EQ(all.stats.written_directly, n);
+  EXPECT_EQ(all.stats.built, 0u) << "nothing needed a Connection";
+  EXPECT_EQ(all.stats.max_arena_bytes, 0u);
 
   req.set_filter("sport = :45002");  // a few of the recording's sockets
   Collected some;
   ASSERT_TRUE(Snapshot(src, req, &some, 1000000).ok());
   ASSERT_GT(some.connections(), 0u);
-  EXPECT_GT(some.batches.size(), 1u) << "the arena was never emptied";
+  EXPECT_EQ(some.stats.built, n);
   for (const auto& b : some.batches) {
     for (const auto& conn : b.connections()) EXPECT_EQ(conn.local().port(), 45002u);
   }
   EXPECT_EQ(some.batches.back().total(), some.connections());
   EXPECT_TRUE(some.batches.back().last());
+  // Built, n connections take more than their bytes; the arena held a
+  // small part of that.
+  EXPECT_GT(some.stats.max_arena_bytes, 0u);
+  EXPECT_LT(some.stats.max_arena_bytes, all.bytes[0].size() / 2) << n << " connections";
 
   req.set_filter("sport = :1");  // none
   Collected none;
   ASSERT_TRUE(Snapshot(src, req, &none, 1000000).ok());
-  ASSERT_EQ(none.batches.size(), 1u) << "an emptied arena with nothing kept sends nothing";
+  ASSERT_EQ(none.batches.size(), 1u);
   EXPECT_EQ(none.connections(), 0u);
   EXPECT_TRUE(none.batches[0].last());
+}
+
+// The connections of a batch exactly as written (each field 1's bytes), and
+// the batch's other fields, parsed, without the capture time (each run has
+// its own).
+struct RawBatch {
+  std::vector<std::string> connections;
+  v1::ConnectionBatch rest;
+};
+
+RawBatch Split(const std::string& bytes) {
+  RawBatch out;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  std::string rest;
+  google::protobuf::io::StringOutputStream rest_stream(&rest);
+  google::protobuf::io::CodedOutputStream rest_out(&rest_stream);
+  while (uint32_t tag = in.ReadTag()) {
+    if (google::protobuf::internal::WireFormatLite::GetTagFieldNumber(tag) ==
+        v1::ConnectionBatch::kConnectionsFieldNumber) {
+      uint32_t len = 0;
+      std::string c;
+      EXPECT_TRUE(in.ReadVarint32(&len) && in.ReadString(&c, static_cast<int>(len)));
+      out.connections.push_back(std::move(c));
+    } else {
+      EXPECT_TRUE(google::protobuf::internal::WireFormatLite::SkipField(&in, tag, &rest_out));
+    }
+  }
+  rest_out.Trim();
+  EXPECT_TRUE(out.rest.ParseFromString(rest));
+  out.rest.clear_captured_at();
+  return out;
+}
+
+// The same snapshot written straight from the netlink messages and built as
+// Connections gives the same bytes, for every kind of request that can be
+// written straight: the contract of AppendConnectionWire, end to end.
+TEST(SnapshotStreamerTest, WrittenStraightIsByteForByteWhatBuildingGives) {
+  RepeatingSource src(Recording(), 40);  // past the buffer's first 64 KiB
+  SeqTable table;
+  {
+    v1::ListConnectionsRequest all;
+    all.set_all(true);
+    Collected plain;
+    ASSERT_TRUE(Snapshot(src, all, &plain).ok());
+    size_t row = 0;
+    for (const auto& b : plain.batches) {
+      for (const auto& c : b.connections()) {
+        if (row++ % 3 == 2) continue;  // some rows have no record
+        tcb_seq_record r{};
+        r.cookie = c.cookie();
+        r.family = c.family() == v1::FAMILY_INET ? AF_INET : AF_INET6;
+        r.state = static_cast<uint8_t>(c.state());
+        r.snd_una = static_cast<uint32_t>(row * 7919);
+        r.rcv_nxt = static_cast<uint32_t>(row);
+        r.bytes_acked = row << 33;
+        table.Add(r);
+      }
+    }
+  }
+  struct Case {
+    const char* name;
+    bool tcp_info;
+    std::vector<std::string> fields;
+    bool seq;
+    uint32_t batch_size;
+  };
+  const std::vector<Case> cases = {
+      {"plain", false, {}, false, 1000},
+      {"tcp_info", true, {}, false, 1000},
+      {"tcp_info, batches of 7", true, {}, false, 7},
+      {"tcp_info and sequence numbers", true, {}, true, 1000},
+      {"a mask", true, {"local", "state", "tcp_info.rtt_us", "tcp_info.bytes_acked", "seq"}, true, 100},
+      {"a mask without tcp_info", true, {"remote", "cookie", "timer", "memory"}, false, 1000},
+      {"tcp_info wholly", true, {"tcp_info"}, false, 1000},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.name);
+    v1::ListConnectionsRequest req;
+    req.set_all(true);
+    req.set_tcp_info(k.tcp_info);
+    for (const std::string& f : k.fields) req.mutable_fields()->add_paths(f);
+    SeqTable built_table = table, direct_table = table;
+    Collected direct, built;
+    ASSERT_TRUE(Snapshot(src, req, &direct, k.batch_size, k.seq ? &direct_table : nullptr, Path::kDirect).ok());
+    ASSERT_TRUE(Snapshot(src, req, &built, k.batch_size, k.seq ? &built_table : nullptr, Path::kBuilt).ok());
+    EXPECT_GT(direct.stats.written_directly, 0u);
+    EXPECT_EQ(direct.stats.built, 0u);
+    EXPECT_EQ(built.stats.written_directly, 0u);
+    ASSERT_EQ(direct.bytes.size(), built.bytes.size());
+    size_t with_seq = 0;
+    for (size_t i = 0; i < direct.bytes.size(); ++i) {
+      RawBatch d = Split(direct.bytes[i]), b = Split(built.bytes[i]);
+      ASSERT_EQ(d.connections.size(), b.connections.size()) << "batch " << i;
+      for (size_t j = 0; j < d.connections.size(); ++j) {
+        if (d.connections[j] == b.connections[j]) continue;
+        v1::Connection dc, bc;
+        dc.ParseFromString(d.connections[j]);
+        bc.ParseFromString(b.connections[j]);
+        ADD_FAILURE() << "batch " << i << " connection " << j << " differs:\n written " << dc.ShortDebugString()
+                      << "\n built   " << bc.ShortDebugString();
+        return;
+      }
+      EXPECT_EQ(d.rest.SerializeAsString(), b.rest.SerializeAsString()) << d.rest.ShortDebugString();
+      for (const auto& c : direct.batches[i].connections()) with_seq += c.has_seq();
+    }
+    if (k.seq) {
+      EXPECT_GT(with_seq, 0u) << "the records joined no row";
+    }
+  }
 }
 
 TEST(SnapshotStreamerTest, FieldMaskSendsOnlyWhatIsNamed) {
@@ -313,29 +442,33 @@ TEST(SnapshotStreamerTest, SequenceRecordsJoinTheirOwnRowsOnly) {
   ASSERT_GE(recorded.size(), 5u);
   ASSERT_GE(time_wait.size(), 2u);  // both ways a time-wait row is reported
 
-  TimeWaitRows src(recording.get(), time_wait);
-  Collected joined;
-  ASSERT_TRUE(Snapshot(src, req, &joined, 1000, &table).ok());
-  size_t with_seq = 0, time_wait_rows = 0;
-  for (const auto& b : joined.batches) {
-    for (const auto& c : b.connections()) {
-      if (recorded.contains(c.cookie())) {
-        ASSERT_TRUE(c.has_seq()) << c.ShortDebugString();
-        EXPECT_EQ(c.seq().snd_una(), marker(c.cookie())) << "another socket's record";
-        ++with_seq;
-      } else if (time_wait.contains(c.cookie())) {
-        ASSERT_EQ(c.timer().kind(), v1::Timer::KIND_TIME_WAIT);
-        EXPECT_FALSE(c.has_seq()) << "a time-wait row got its closed socket's numbers: " << c.ShortDebugString();
-        ++time_wait_rows;
-      } else {
-        EXPECT_FALSE(c.has_seq()) << "a row without a record got numbers: " << c.ShortDebugString();
+  for (Path path : {Path::kDirect, Path::kBuilt}) {
+    SCOPED_TRACE(path == Path::kDirect ? "written straight" : "built");
+    TimeWaitRows src(recording.get(), time_wait);
+    SeqTable path_table = table;
+    Collected joined;
+    ASSERT_TRUE(Snapshot(src, req, &joined, 1000, &path_table, path).ok());
+    size_t with_seq = 0, time_wait_rows = 0;
+    for (const auto& b : joined.batches) {
+      for (const auto& c : b.connections()) {
+        if (recorded.contains(c.cookie())) {
+          ASSERT_TRUE(c.has_seq()) << c.ShortDebugString();
+          EXPECT_EQ(c.seq().snd_una(), marker(c.cookie())) << "another socket's record";
+          ++with_seq;
+        } else if (time_wait.contains(c.cookie())) {
+          ASSERT_EQ(c.timer().kind(), v1::Timer::KIND_TIME_WAIT);
+          EXPECT_FALSE(c.has_seq()) << "a time-wait row got its closed socket's numbers: " << c.ShortDebugString();
+          ++time_wait_rows;
+        } else {
+          EXPECT_FALSE(c.has_seq()) << "a row without a record got numbers: " << c.ShortDebugString();
+        }
       }
     }
+    EXPECT_EQ(with_seq, recorded.size());
+    EXPECT_EQ(time_wait_rows, time_wait.size());
+    // In the dump's own order, only the rows without a record looked further.
+    EXPECT_LE(path_table.index_lookups(), rows - recorded.size());
   }
-  EXPECT_EQ(with_seq, recorded.size());
-  EXPECT_EQ(time_wait_rows, time_wait.size());
-  // In the dump's own order, only the rows without a record looked further.
-  EXPECT_LE(table.index_lookups(), rows - recorded.size());
 }
 
 }  // namespace
