@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agent/kernel/inet_diag_parser.h"
 #include "common/tcp_state.h"
@@ -45,9 +46,9 @@ class DiagSource {
   // source spanning namespaces: the agent's own).
   virtual uint64_t netns() const = 0;
   // The namespace (inode, name) of the message being delivered; valid only
-  // inside the Dump callback, on its thread.
+  // inside the Dump callback, on its thread (the name's bytes too).
   virtual uint64_t CurrentNetns() const { return netns(); }
-  virtual std::string CurrentNetnsName() const { return ""; }
+  virtual absl::string_view CurrentNetnsName() const { return {}; }
   // "kernel" or "replay:FILE".
   virtual std::string Describe() const = 0;
 };
@@ -59,7 +60,7 @@ inline absl::Status ParseFromSource(const DiagSource& source, const nlmsghdr* m,
                                     const ConnectionFields& fields = ConnectionFields()) {
   absl::Status s = ParseInetDiagMessage(m, source.CurrentNetns(), out, fields);
   if (s.ok()) {
-    if (std::string name = source.CurrentNetnsName(); !name.empty()) out->set_netns_name(std::move(name));
+    if (absl::string_view name = source.CurrentNetnsName(); !name.empty()) out->set_netns_name(std::string(name));
   }
   return s;
 }

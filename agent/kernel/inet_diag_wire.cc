@@ -21,7 +21,7 @@ WireBuffer::WireBuffer(WireBuffer&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
       capacity_(std::exchange(other.capacity_, 0)),
-      last_capacity_(other.last_capacity_) {}
+      last_capacity_(std::exchange(other.last_capacity_, 0)) {}
 
 WireBuffer& WireBuffer::operator=(WireBuffer&& other) noexcept {
   if (this != &other) {
@@ -29,7 +29,7 @@ WireBuffer& WireBuffer::operator=(WireBuffer&& other) noexcept {
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
     capacity_ = std::exchange(other.capacity_, 0);
-    last_capacity_ = other.last_capacity_;
+    last_capacity_ = std::exchange(other.last_capacity_, 0);
   }
   return *this;
 }
@@ -49,7 +49,7 @@ uint8_t* WireBuffer::Reserve(size_t n) {
 uint8_t* WireBuffer::Release() {
   uint8_t* bytes = size_ == 0 ? nullptr : data_;
   if (bytes == nullptr) std::free(data_);
-  last_capacity_ = std::max(last_capacity_, capacity_);
+  if (capacity_ != 0) last_capacity_ = capacity_;
   data_ = nullptr;
   size_ = 0;
   capacity_ = 0;

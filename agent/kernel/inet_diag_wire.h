@@ -44,6 +44,7 @@ class WireBuffer {
 
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
   absl::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
 
   // At least `n` writable bytes past size(); returns where they start. The
@@ -54,8 +55,8 @@ class WireBuffer {
   // Drops the bytes from `size` on. REQUIRES: size <= size().
   void Truncate(size_t size) { size_ = size; }
   // Hands the bytes over (null when there are none; free() them) and leaves
-  // the buffer empty. The next Reserve starts with as much room again, so a
-  // stream of like batches does not regrow each one.
+  // the buffer empty. The next Reserve starts with as much room as this
+  // buffer had, so a stream of like batches does not regrow each one.
   uint8_t* Release();
 
  private:

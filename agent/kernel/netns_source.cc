@@ -119,7 +119,9 @@ std::vector<NetnsEntry> MultiNetnsSource::Namespaces() const {
 
 uint64_t MultiNetnsSource::CurrentNetns() const { return t_current_inode != 0 ? t_current_inode : own_; }
 
-std::string MultiNetnsSource::CurrentNetnsName() const { return t_current_name ? *t_current_name : std::string(); }
+absl::string_view MultiNetnsSource::CurrentNetnsName() const {
+  return t_current_name != nullptr ? absl::string_view(*t_current_name) : absl::string_view();
+}
 
 std::string MultiNetnsSource::Describe() const {
   return all_ ? "kernel (every network namespace)" : absl::StrCat("kernel (", fixed_.size(), " network namespaces)");

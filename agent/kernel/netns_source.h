@@ -43,7 +43,7 @@ class MultiNetnsSource : public DiagSource {
   absl::StatusOr<DumpResult> Dump(const DumpRequest& request, const DiagMessageCallback& on_socket) override;
   uint64_t netns() const override { return own_; }
   uint64_t CurrentNetns() const override;
-  std::string CurrentNetnsName() const override;
+  absl::string_view CurrentNetnsName() const override;
   std::string Describe() const override;
 
   // The namespaces read now (discovered afresh with --all-netns).

@@ -272,7 +272,19 @@ TEST(InetDiagWireTest, LengthsPastTwoBytesMoveTheBody) {
 
 TEST(InetDiagWireTest, HeaderOddities) {
   for (Message m : Sockets()) {
+    m.diag()->id.idiag_cookie[0] = 1;  // RecordFor has a record for it
+    m.diag()->id.idiag_cookie[1] = 0;
+    {
+      v1::ConnectionBatch b;
+      ASSERT_TRUE(b.ParseFromString(ViaMessage(m.header(), 1, "", ConnectionFields(), true)));
+      ASSERT_TRUE(b.connections(0).has_seq()) << "the socket has a record";
+    }
     m.diag()->idiag_timer = 3;  // time-wait: no sequence record
+    {
+      v1::ConnectionBatch b;
+      ASSERT_TRUE(b.ParseFromString(ViaMessage(m.header(), 1, "", ConnectionFields(), true)));
+      EXPECT_FALSE(b.connections(0).has_seq());
+    }
     ExpectSame(m.header(), 1, "", ConnectionFields(), true);
     m.diag()->idiag_timer = 9;  // a timer kind we do not know
     m.diag()->idiag_state = 0;  // and no state
@@ -317,17 +329,26 @@ TEST(InetDiagWireTest, BufferReleasesItsBytesAndKeepsItsRoom) {
   b.Commit(p + 10);
   ASSERT_EQ(b.size(), 100010u);
   EXPECT_EQ(b.view().substr(99998), "aa0123456789");
+  const size_t room = b.capacity();
   const size_t size = b.size();
   uint8_t* taken = b.Release();
   ASSERT_NE(taken, nullptr);
-  EXPECT_EQ(std::string(reinterpret_cast<char*>(taken), size).substr(0, 3), "aaa");
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(taken), size), std::string(100000, 'a') + "0123456789");
   std::free(taken);
   EXPECT_EQ(b.size(), 0u);
-  b.Commit(b.Reserve(1));
+  EXPECT_EQ(b.capacity(), 0u);
+  // The next batch starts with the room the last one needed.
+  b.Reserve(1);
+  EXPECT_EQ(b.capacity(), room);
+  p = b.Reserve(3);
+  std::memcpy(p, "xyz", 3);
+  b.Commit(p + 3);
   WireBuffer moved = std::move(b);
-  EXPECT_EQ(moved.size(), 0u);
-  b.Truncate(0);
-  EXPECT_EQ(b.size(), 0u);
+  EXPECT_EQ(moved.view(), "xyz");
+  EXPECT_EQ(b.size(), 0u);  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_EQ(b.Release(), nullptr);
+  moved.Truncate(1);
+  EXPECT_EQ(moved.view(), "x");
 }
 
 }  // namespace

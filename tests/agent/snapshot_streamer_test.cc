@@ -240,60 +240,82 @@ RawBatch Split(const std::string& bytes) {
 // The same snapshot written straight from the netlink messages and built as
 // Connections gives the same bytes, for every kind of request that can be
 // written straight: the contract of AppendConnectionWire, end to end.
+// A source whose sockets come from a named namespace, as --all-netns gives.
+class NamedNamespace : public kernel::DiagSource {
+ public:
+  explicit NamedNamespace(kernel::DiagSource* inner) : inner_(inner) {}
+  absl::StatusOr<kernel::DumpResult> Dump(const kernel::DumpRequest& request,
+                                          const kernel::DiagMessageCallback& on_socket) override {
+    return inner_->Dump(request, on_socket);
+  }
+  uint64_t netns() const override { return 4026532000u; }
+  absl::string_view CurrentNetnsName() const override { return "a-namespace-named-past-sso"; }
+  std::string Describe() const override { return "named " + inner_->Describe(); }
+
+ private:
+  kernel::DiagSource* inner_;
+};
+
 TEST(SnapshotStreamerTest, WrittenStraightIsByteForByteWhatBuildingGives) {
-  RepeatingSource src(Recording(), 40);  // past the buffer's first 64 KiB
+  RepeatingSource repeating(Recording(), 40);  // past the buffer's first 64 KiB
+  NamedNamespace named(&repeating);
+  // One record per socket but every third (opened after the pass).
   SeqTable table;
+  size_t records = 0, sockets = 0;
   {
     v1::ListConnectionsRequest all;
     all.set_all(true);
     Collected plain;
-    ASSERT_TRUE(Snapshot(src, all, &plain).ok());
-    size_t row = 0;
+    ASSERT_TRUE(Snapshot(*Recording(), all, &plain).ok());
+    absl::flat_hash_set<uint64_t> seen;
     for (const auto& b : plain.batches) {
       for (const auto& c : b.connections()) {
-        if (row++ % 3 == 2) continue;  // some rows have no record
+        if (!seen.insert(c.cookie()).second || sockets++ % 3 == 2) continue;
         tcb_seq_record r{};
         r.cookie = c.cookie();
         r.family = c.family() == v1::FAMILY_INET ? AF_INET : AF_INET6;
         r.state = static_cast<uint8_t>(c.state());
-        r.snd_una = static_cast<uint32_t>(row * 7919);
-        r.rcv_nxt = static_cast<uint32_t>(row);
-        r.bytes_acked = row << 33;
+        r.snd_una = static_cast<uint32_t>(sockets * 7919);
+        r.rcv_nxt = static_cast<uint32_t>(sockets);
+        r.bytes_acked = uint64_t{sockets} << 33;
         table.Add(r);
+        ++records;
       }
     }
   }
+  ASSERT_GT(records, 3u);
+  ASSERT_LT(records, sockets);
   struct Case {
     const char* name;
-    bool tcp_info;
+    kernel::DiagSource* source;
     std::vector<std::string> fields;
     bool seq;
     uint32_t batch_size;
   };
   const std::vector<Case> cases = {
-      {"plain", false, {}, false, 1000},
-      {"tcp_info", true, {}, false, 1000},
-      {"tcp_info, batches of 7", true, {}, false, 7},
-      {"tcp_info and sequence numbers", true, {}, true, 1000},
-      {"a mask", true, {"local", "state", "tcp_info.rtt_us", "tcp_info.bytes_acked", "seq"}, true, 100},
-      {"a mask without tcp_info", true, {"remote", "cookie", "timer", "memory"}, false, 1000},
-      {"tcp_info wholly", true, {"tcp_info"}, false, 1000},
+      {"everything", &repeating, {}, false, 1000},
+      {"batches of 7", &repeating, {}, false, 7},
+      {"sequence numbers", &repeating, {}, true, 1000},
+      {"a named namespace", &named, {}, true, 1000},
+      {"a mask", &repeating, {"local", "state", "tcp_info.rtt_us", "tcp_info.bytes_acked", "seq"}, true, 100},
+      {"a mask without tcp_info", &repeating, {"remote", "cookie", "timer", "memory"}, false, 1000},
+      {"tcp_info wholly", &named, {"tcp_info", "netns_name"}, false, 1000},
   };
   for (const Case& k : cases) {
     SCOPED_TRACE(k.name);
     v1::ListConnectionsRequest req;
     req.set_all(true);
-    req.set_tcp_info(k.tcp_info);
+    req.set_tcp_info(true);
     for (const std::string& f : k.fields) req.mutable_fields()->add_paths(f);
     SeqTable built_table = table, direct_table = table;
     Collected direct, built;
-    ASSERT_TRUE(Snapshot(src, req, &direct, k.batch_size, k.seq ? &direct_table : nullptr, Path::kDirect).ok());
-    ASSERT_TRUE(Snapshot(src, req, &built, k.batch_size, k.seq ? &built_table : nullptr, Path::kBuilt).ok());
+    ASSERT_TRUE(Snapshot(*k.source, req, &direct, k.batch_size, k.seq ? &direct_table : nullptr, Path::kDirect).ok());
+    ASSERT_TRUE(Snapshot(*k.source, req, &built, k.batch_size, k.seq ? &built_table : nullptr, Path::kBuilt).ok());
     EXPECT_GT(direct.stats.written_directly, 0u);
     EXPECT_EQ(direct.stats.built, 0u);
     EXPECT_EQ(built.stats.written_directly, 0u);
     ASSERT_EQ(direct.bytes.size(), built.bytes.size());
-    size_t with_seq = 0;
+    size_t with_seq = 0, named_rows = 0;
     for (size_t i = 0; i < direct.bytes.size(); ++i) {
       RawBatch d = Split(direct.bytes[i]), b = Split(built.bytes[i]);
       ASSERT_EQ(d.connections.size(), b.connections.size()) << "batch " << i;
@@ -307,11 +329,16 @@ TEST(SnapshotStreamerTest, WrittenStraightIsByteForByteWhatBuildingGives) {
         return;
       }
       EXPECT_EQ(d.rest.SerializeAsString(), b.rest.SerializeAsString()) << d.rest.ShortDebugString();
-      for (const auto& c : direct.batches[i].connections()) with_seq += c.has_seq();
+      for (const auto& c : direct.batches[i].connections()) {
+        with_seq += c.has_seq();
+        named_rows += c.netns_name() == "a-namespace-named-past-sso";
+      }
     }
     if (k.seq) {
       EXPECT_GT(with_seq, 0u) << "the records joined no row";
+      EXPECT_LT(with_seq, direct.stats.written_directly) << "every row had a record";
     }
+    EXPECT_EQ(named_rows > 0, k.source == &named);
   }
 }
 
