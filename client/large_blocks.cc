@@ -43,7 +43,7 @@ void FreeLargeBlock(void* p, size_t size) {
 
 google::protobuf::ArenaOptions LargeBlockArenaOptions() {
   google::protobuf::ArenaOptions o;
-  o.start_block_size = 64 << 10;
+  o.start_block_size = kLargeBlockMinimum;
   o.max_block_size = 4 << 20;
   o.block_alloc = AllocateLargeBlock;
   o.block_dealloc = FreeLargeBlock;

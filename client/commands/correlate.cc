@@ -1,5 +1,6 @@
 // tcbscope correlate HOST_A HOST_B [FILTER]: both ends of each connection
 // between two hosts, side by side, with what their difference means.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,7 @@ class CorrelateCommand : public Command {
                      {"B Send-Q", TextTable::Align::kRight}, {"A Recv-Q", TextTable::Align::kRight},
                      {"Findings"}});
     TextTable un({{"Side"}, {"Local"}, {"State"}, {"Peer"}, {"Findings"}});
+    pairs.Reserve(std::min(a.tcbs.size(), b.tcbs.size()));  // at most this many pairs
     int pair_count = 0, only_a = 0, only_b = 0;
     PairSelected(
         a, b,

@@ -20,6 +20,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "client/large_blocks.h"
 
 namespace tcbscope {
 
@@ -42,6 +43,8 @@ class TextTable {
   void AddDetail(absl::string_view line);
   // Moves other's rows after this table's. REQUIRES: the same columns.
   void Append(TextTable&& other);
+  // Room for `rows` rows' bookkeeping at once (a hint: more may follow).
+  void Reserve(size_t rows);
   // The column is left out of Print (its cells are kept).
   void HideColumn(size_t column);
 
@@ -65,8 +68,8 @@ class TextTable {
   size_t block_used_ = 0, block_size_ = 0;  // of blocks_.back()
   // Per row: where its text starts (its cells, then its detail) and, for
   // each cell and then the detail, where it ends, from that start.
-  std::vector<const char*> row_text_;
-  std::vector<uint32_t> ends_;
+  std::vector<const char*, LargeBlockAllocator<const char*>> row_text_;
+  std::vector<uint32_t, LargeBlockAllocator<uint32_t>> ends_;
   size_t rows_ = 0;
 };
 

@@ -43,6 +43,21 @@ TEST(LargeBlocksTest, BlocksDoNotOverlap) {
   }
 }
 
+TEST(LargeBlocksTest, AVectorGrowsOntoMappedBlocksAndKeepsItsValues) {
+  std::vector<uint32_t, LargeBlockAllocator<uint32_t>> v;
+  const uint32_t n = 3 << 20;  // 12 MiB: regrowths past the mapped minimum
+  for (uint32_t i = 0; i < n; ++i) v.push_back(i * 2654435761u);
+  EXPECT_GE(v.capacity() * sizeof(uint32_t), kLargeBlockMinimum);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % kLargeBlockMinimum, 0u) << "not a mapped block";
+  for (uint32_t i = 0; i < n; i += 4099) ASSERT_EQ(v[i], i * 2654435761u) << i;
+  std::vector<uint32_t, LargeBlockAllocator<uint32_t>> small(10, 7);  // from malloc
+  EXPECT_EQ(small[9], 7u);
+  v = small;
+  EXPECT_EQ(v.size(), 10u);
+  v.shrink_to_fit();
+  EXPECT_EQ(v[0], 7u);
+}
+
 TEST(LargeBlocksTest, ArenaHoldsASnapshotAndSwapsWithinIt) {
   google::protobuf::Arena arena(LargeBlockArenaOptions());
   auto* conns = google::protobuf::Arena::CreateMessage<v1::HostConnections>(&arena);
