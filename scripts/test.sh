@@ -6,7 +6,7 @@
 # 1. ASan+UBSan build (clang: it compiles this code twice as fast as gcc at
 #    -O0, and its warnings are errors too): unit and e2e tests (memory errors
 #    fail the run).
-# 2. libFuzzer (clang): each parser fuzzed for TCBSCOPE_FUZZ_SECONDS (30)
+# 2. libFuzzer (clang): each parser fuzzed for TCBSCOPE_FUZZ_SECONDS (15)
 #    from the corpus in tests/fuzz/corpus; any crash fails the run.
 # 3. The regular build (Release, warnings are errors): every test; its ctest
 #    summary is the last thing printed. It compiles through ccache with the
@@ -35,9 +35,9 @@ if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
 fi
 
 if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
-  echo "== fuzzing (libFuzzer, ${TCBSCOPE_FUZZ_SECONDS:-30} s per parser; at ${SECONDS} s)"
+  echo "== fuzzing (libFuzzer, ${TCBSCOPE_FUZZ_SECONDS:-15} s per parser; at ${SECONDS} s)"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -DTCBSCOPE_FUZZ=ON -DTCBSCOPE_BUILD_BENCH=OFF \
-    -DTCB_FUZZ_SECONDS="${TCBSCOPE_FUZZ_SECONDS:-30}" >/dev/null
+    -DTCB_FUZZ_SECONDS="${TCBSCOPE_FUZZ_SECONDS:-15}" >/dev/null
   cmake --build build-fuzz -j"$jobs" --target filter_fuzzer host_port_fuzzer inet_diag_fuzzer counters_fuzzer tcb_batch_fuzzer \
     2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
   if ! ctest --test-dir build-fuzz -L fuzz -V -j"$jobs" --timeout 600 > build-fuzz/fuzz.log 2>&1; then
