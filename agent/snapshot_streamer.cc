@@ -119,10 +119,7 @@ absl::Status StreamSnapshot(kernel::DiagSource& source, const v1::ListConnection
     if (seq != nullptr && !time_wait) {
       if (const tcb_seq_record* r = seq->Find(c->cookie(), c->family() == v1::FAMILY_INET ? AF_INET : AF_INET6,
                                               static_cast<int>(c->state()))) {
-        v1::SequenceSpace* q = c->mutable_seq();
-#define TCB_SET(name, Name, value) q->set_##name(value);
-        TCB_SEQUENCE_FIELDS(TCB_SET, *r)
-#undef TCB_SET
+        kernel::FillSequenceSpace(*r, c->mutable_seq());
       }
     }
     if (!fields.all()) fields.Trim(c);

@@ -146,22 +146,10 @@ absl::Status ParseInetDiagMessage(const nlmsghdr* msg, uint64_t netns, v1::Conne
     t->set_retransmits(d->idiag_retrans);
   }
 
-  // Attributes follow the fixed message, each a 4-byte header (len, type)
-  // and a payload padded to 4 bytes.
-  const auto* base = reinterpret_cast<const uint8_t*>(msg);
-  size_t off = NLMSG_LENGTH(sizeof(inet_diag_msg));
-  off = Align(off);
-  const size_t end = msg->nlmsg_len;
-  while (off + sizeof(nlattr) <= end) {
-    nlattr a;
-    std::memcpy(&a, base + off, sizeof(a));
-    if (a.nla_len < sizeof(nlattr) || off + a.nla_len > end) {
-      return absl::InvalidArgumentError(absl::StrCat("attribute at offset ", off, " of length ",
-                                                     a.nla_len, " overruns its message of ", end, " bytes"));
-    }
-    const uint8_t* p = base + off + sizeof(nlattr);
-    const size_t plen = a.nla_len - sizeof(nlattr);
-    switch (a.nla_type & NLA_TYPE_MASK) {
+  return ForEachDiagAttribute(msg, [&](const DiagAttribute& a) {
+    const uint8_t* p = a.data;
+    const size_t plen = a.len;
+    switch (a.type) {
       case diag_attr::kInfo:
         if (fields.Has(v1::Connection::kTcpInfoFieldNumber)) FillTcpInfo(p, plen, fields, out->mutable_tcp_info());
         break;
@@ -200,9 +188,12 @@ absl::Status ParseInetDiagMessage(const nlmsghdr* msg, uint64_t netns, v1::Conne
       default:
         break;  // attributes we do not use, or newer than us
     }
-    off += Align(a.nla_len);
-  }
-  return absl::OkStatus();
+  });
+}
+
+absl::Status DiagAttributeOverrun(size_t offset, size_t length, size_t message_length) {
+  return absl::InvalidArgumentError(absl::StrCat("attribute at offset ", offset, " of length ", length,
+                                                 " overruns its message of ", message_length, " bytes"));
 }
 
 absl::StatusOr<DiagStreamSummary> WalkDiagStream(

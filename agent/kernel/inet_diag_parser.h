@@ -6,9 +6,11 @@
 #ifndef TCBSCOPE_AGENT_KERNEL_INET_DIAG_PARSER_H_
 #define TCBSCOPE_AGENT_KERNEL_INET_DIAG_PARSER_H_
 
+#include <linux/inet_diag.h>
 #include <linux/netlink.h>
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 
@@ -70,6 +72,38 @@ constexpr uint16_t kShutdown = 8;
 constexpr uint16_t kV6Only = 11;
 constexpr uint16_t kMark = 15;
 }  // namespace diag_attr
+
+// One attribute of a socket's message: its type (NLA_TYPE_MASK applied) and
+// its payload, within the message.
+struct DiagAttribute {
+  uint16_t type;
+  const uint8_t* data;
+  size_t len;
+};
+
+// The error ForEachDiagAttribute returns for an attribute that overruns.
+absl::Status DiagAttributeOverrun(size_t offset, size_t length, size_t message_length);
+
+// Calls `f(attribute)` for each attribute after the fixed inet_diag_msg, in
+// order: each a 4-byte header (length, type) and a payload padded to 4 bytes;
+// fewer than a header's bytes left over are ignored. InvalidArgument, naming
+// the offset, at an attribute that overruns the message (those before it
+// have been given to `f`). The one walk the parser and the wire encoder share.
+// REQUIRES: msg->nlmsg_len >= NLMSG_LENGTH(sizeof(inet_diag_msg)).
+template <typename F>
+absl::Status ForEachDiagAttribute(const nlmsghdr* msg, F f) {
+  const auto* base = reinterpret_cast<const uint8_t*>(msg);
+  const size_t end = msg->nlmsg_len;
+  for (size_t off = NLMSG_ALIGN(NLMSG_LENGTH(sizeof(inet_diag_msg))); off + NLA_HDRLEN <= end;) {
+    nlattr a;
+    std::memcpy(&a, base + off, sizeof(a));
+    if (a.nla_len < NLA_HDRLEN || off + a.nla_len > end) return DiagAttributeOverrun(off, a.nla_len, end);
+    f(DiagAttribute{static_cast<uint16_t>(a.nla_type & NLA_TYPE_MASK), base + off + NLA_HDRLEN,
+                    static_cast<size_t>(a.nla_len - NLA_HDRLEN)});
+    off += NLA_ALIGN(a.nla_len);
+  }
+  return absl::OkStatus();
+}
 
 // Indexes into INET_DIAG_SKMEMINFO (SK_MEMINFO_*).
 enum SkMemIndex {

@@ -153,6 +153,8 @@ uint8_t* PutTcpInfo(const uint8_t* data, size_t len, const ConnectionFields& fie
       p = PutString(v1::TcpInfo::kAbsentFieldNumber, name, std::strlen(name), p);
     });
   }
+  // Read once: every write through `p` (a byte pointer, which may alias
+  // anything) would make the compiler read fields.all() again.
   const bool all = fields.all();
 #define TCB_PUT(name, Name, value)                                                                     \
   if (all || fields.HasTcpInfo(v1::TcpInfo::k##Name##FieldNumber)) {                                    \
@@ -163,12 +165,6 @@ uint8_t* PutTcpInfo(const uint8_t* data, size_t len, const ConnectionFields& fie
 #undef TCB_PUT
   return Close(body, kLarge, p);
 }
-
-// An attribute's payload.
-struct Attr {
-  const uint8_t* data = nullptr;
-  size_t len = 0;
-};
 
 // Bytes one connection takes at most, beyond its strings of unbounded length
 // (the congestion name and the netns name): every field at its longest, each
@@ -199,62 +195,52 @@ WireOutcome AppendConnectionWire(const nlmsghdr* msg, uint64_t netns, absl::stri
   if (d->idiag_family != AF_INET && d->idiag_family != AF_INET6) return WireOutcome::kMalformed;
 
   // The attributes first: a message the parser refuses must leave nothing,
-  // and of an attribute given twice the parser keeps the last.
-  Attr info, cong, mem;
-  bool has_info = false, has_cong = false, has_mem = false;
+  // and of an attribute given twice the parser keeps the last. A payload
+  // seen is one whose data is set.
+  DiagAttribute info{}, cong{}, mem{};
   int infos = 0;
   uint32_t tos = 0, shutdown = 0, mark = 0;
   bool v6only = false;
-  const auto* base = reinterpret_cast<const uint8_t*>(msg);
-  size_t off = NLMSG_ALIGN(NLMSG_LENGTH(sizeof(inet_diag_msg)));
-  const size_t end = msg->nlmsg_len;
-  while (off + sizeof(nlattr) <= end) {
-    nlattr a;
-    std::memcpy(&a, base + off, sizeof(a));
-    if (a.nla_len < sizeof(nlattr) || off + a.nla_len > end) return WireOutcome::kMalformed;
-    const Attr at{base + off + sizeof(nlattr), a.nla_len - sizeof(nlattr)};
-    switch (a.nla_type & NLA_TYPE_MASK) {
+  const absl::Status walked = ForEachDiagAttribute(msg, [&](const DiagAttribute& a) {
+    switch (a.type) {
       case diag_attr::kInfo:
-        info = at;
-        has_info = true;
+        info = a;
         ++infos;
         break;
       case diag_attr::kCong:
-        cong = at;
-        has_cong = true;
+        cong = a;
         break;
       case diag_attr::kSkMemInfo:
-        mem = at;
-        has_mem = true;
+        mem = a;
         break;
       case diag_attr::kTos:
       case diag_attr::kTclass:
-        if (at.len >= 1) tos = at.data[0];
+        if (a.len >= 1) tos = a.data[0];
         break;
       case diag_attr::kShutdown:
-        if (at.len >= 1) shutdown = at.data[0];
+        if (a.len >= 1) shutdown = a.data[0];
         break;
       case diag_attr::kV6Only:
-        if (at.len >= 1) v6only = at.data[0] != 0;
+        if (a.len >= 1) v6only = a.data[0] != 0;
         break;
       case diag_attr::kMark:
-        if (at.len >= 4) std::memcpy(&mark, at.data, sizeof(mark));
+        if (a.len >= 4) std::memcpy(&mark, a.data, sizeof(mark));
         break;
       default:
         break;
     }
-    off += NLA_ALIGN(a.nla_len);
-  }
+  });
+  if (!walked.ok()) return WireOutcome::kMalformed;
   using C = v1::Connection;
-  has_info = has_info && fields.Has(C::kTcpInfoFieldNumber);
+  const bool has_info = info.data != nullptr && fields.Has(C::kTcpInfoFieldNumber);
   if (has_info && infos > 1) return WireOutcome::kNeedsMessage;
-  const size_t cong_len =
-      has_cong ? strnlen(reinterpret_cast<const char*>(cong.data), cong.len) : 0;
+  const size_t cong_len = cong.data != nullptr ? strnlen(reinterpret_cast<const char*>(cong.data), cong.len) : 0;
 
   const size_t bound = kFixedBound + cong_len + netns_name.size();
   uint8_t* const first = out->Reserve(bound);
   uint8_t* body = Open(v1::ConnectionBatch::kConnectionsFieldNumber, kLarge, first);
   uint8_t* p = body;
+  // Read once, as in PutTcpInfo.
   const bool all = fields.all();
   auto has = [&](int number) { return all || fields.Has(number); };
 
@@ -269,7 +255,9 @@ WireOutcome AppendConnectionWire(const nlmsghdr* msg, uint64_t netns, absl::stri
     p = PutEndpoint(C::kRemoteFieldNumber, IpAddress::FromDiag(d->idiag_family, d->id.idiag_dst), d->id.idiag_dport,
                     0, p);
   }
-  if (has(C::kStateFieldNumber)) p = PutScalar(C::kStateFieldNumber, static_cast<v1::TcpState>(d->idiag_state), p);
+  if (has(C::kStateFieldNumber)) {
+    p = PutScalar(C::kStateFieldNumber, static_cast<v1::TcpState>(d->idiag_state), p);
+  }
   if (has(C::kNetnsFieldNumber)) p = PutScalar<uint64_t>(C::kNetnsFieldNumber, netns, p);
   if (has(C::kInodeFieldNumber)) p = PutScalar<uint64_t>(C::kInodeFieldNumber, d->idiag_inode, p);
   const uint64_t cookie = static_cast<uint64_t>(d->id.idiag_cookie[1]) << 32 | d->id.idiag_cookie[0];
@@ -284,12 +272,12 @@ WireOutcome AppendConnectionWire(const nlmsghdr* msg, uint64_t netns, absl::stri
     p = PutScalar<uint32_t>(v1::Timer::kRetransmitsFieldNumber, d->idiag_retrans, p);
     p = Close(timer, kSmall, p);
   }
-  if (has_cong && cong_len > 0 && has(C::kCongestionFieldNumber)) {
+  if (cong_len > 0 && has(C::kCongestionFieldNumber)) {
     p = PutTag(C::kCongestionFieldNumber, kLengthDelimited, p);
     p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(cong_len), p);
     p += CopyCongestionName(cong.data, cong.len, reinterpret_cast<char*>(p));
   }
-  if (has_mem && has(C::kMemoryFieldNumber)) {
+  if (mem.data != nullptr && has(C::kMemoryFieldNumber)) {
     uint32_t m[kSkMemCount] = {};
     std::memcpy(m, mem.data, std::min(mem.len, sizeof(m)));
     uint8_t* memory = Open(C::kMemoryFieldNumber, kSmall, p);
@@ -317,7 +305,9 @@ WireOutcome AppendConnectionWire(const nlmsghdr* msg, uint64_t netns, absl::stri
   if (has(C::kV6OnlyFieldNumber)) p = PutScalar(C::kV6OnlyFieldNumber, v6only, p);
   if (has(C::kMarkFieldNumber)) p = PutScalar(C::kMarkFieldNumber, mark, p);
   if (has(C::kTosFieldNumber)) p = PutScalar(C::kTosFieldNumber, tos, p);
-  if (has(C::kNetnsNameFieldNumber)) p = PutString(C::kNetnsNameFieldNumber, netns_name.data(), netns_name.size(), p);
+  if (has(C::kNetnsNameFieldNumber)) {
+    p = PutString(C::kNetnsNameFieldNumber, netns_name.data(), netns_name.size(), p);
+  }
   p = Close(body, kLarge, p);
   // The bound is what makes the writes above safe; past it is a bug here.
   if (static_cast<size_t>(p - first) > bound) std::abort();

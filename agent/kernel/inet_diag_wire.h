@@ -27,6 +27,7 @@
 #include "agent/kernel/bpf/tcb_records.h"
 #include "common/connection_fields.h"
 #include "google/protobuf/message_lite.h"
+#include "tcbscope/v1/inspector.pb.h"
 
 namespace tcbscope::kernel {
 
@@ -106,6 +107,14 @@ WireOutcome AppendConnectionWire(const nlmsghdr* msg, uint64_t netns, absl::stri
   X(rcv_wup, RcvWup, (r).rcv_wup)                      \
   X(bytes_acked, BytesAcked, (r).bytes_acked)          \
   X(bytes_received, BytesReceived, (r).bytes_received)
+
+// Sets the fields of `out` that the record `r` fills: what a built Connection
+// gets where the encoder writes TCB_SEQUENCE_FIELDS.
+inline void FillSequenceSpace(const tcb_seq_record& r, v1::SequenceSpace* out) {
+#define TCB_SET(name, Name, value) out->set_##name(value);
+  TCB_SEQUENCE_FIELDS(TCB_SET, r)
+#undef TCB_SET
+}
 
 }  // namespace tcbscope::kernel
 

@@ -57,10 +57,7 @@ std::string ViaMessage(const nlmsghdr* m, uint64_t netns, const std::string& nam
   if (with_seq && !IsTimeWaitRow(c.state(), c.timer().kind() == v1::Timer::KIND_TIME_WAIT)) {
     const int family = c.family() == v1::FAMILY_INET ? AF_INET : AF_INET6;
     if (const tcb_seq_record* r = RecordFor(c.cookie(), family, c.state(), &scratch)) {
-      v1::SequenceSpace* q = c.mutable_seq();
-#define TCB_SET(name, Name, value) q->set_##name(value);
-      TCB_SEQUENCE_FIELDS(TCB_SET, *r)
-#undef TCB_SET
+      FillSequenceSpace(*r, c.mutable_seq());
     }
   }
   if (!fields.all()) fields.Trim(&c);

@@ -58,10 +58,7 @@ void Compare(const nlmsghdr* m, const ConnectionFields& fields, bool with_seq) {
   c.set_netns_name("n");
   const bool time_wait = c.timer().kind() == tcbscope::v1::Timer::KIND_TIME_WAIT;
   if (with_seq && !tcbscope::kernel::IsTimeWaitRow(c.state(), time_wait)) {
-    tcbscope::v1::SequenceSpace* q = c.mutable_seq();
-#define TCB_SET(name, Name, value) q->set_##name(value);
-    TCB_SEQUENCE_FIELDS(TCB_SET, record)
-#undef TCB_SET
+    tcbscope::kernel::FillSequenceSpace(record, c.mutable_seq());
   }
   if (!fields.all()) fields.Trim(&c);
   tcbscope::kernel::WireBuffer out;
