@@ -7,7 +7,9 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <type_traits>
 
+#include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "client/client_config.h"
@@ -55,6 +57,54 @@ int ReportHostErrors(const std::vector<HostPort>& hosts, const std::vector<absl:
     exit_code = std::max(exit_code, absl::IsInvalidArgument(statuses[i]) ? int{kExitUsage} : int{kExitUnreachable});
   }
   return exit_code;
+}
+
+namespace {
+
+template <typename T>
+void AddOption(CLI::App* app, const std::string& names, T* value, const std::string& help, unsigned traits) {
+  CLI::Option* o = app->add_option(names, *value, help);
+  // CLI11 reads "-1" into an unsigned variable as its largest value.
+  if constexpr (std::is_unsigned_v<T>) {
+    o->check(CLI::Validator(
+        [](const std::string& text) {
+          return text.find('-') == std::string::npos ? std::string() : "'" + text + "' is negative";
+        },
+        "", "not negative"));
+  }
+  if (traits & CommandFlags::kRequired) o->required();
+  if (traits & CommandFlags::kShowDefault) o->capture_default_str();
+}
+
+}  // namespace
+
+void CommandFlags::Flag(const std::string& names, bool* value, const std::string& help) {
+  app_->add_flag(names, *value, help);
+}
+
+void CommandFlags::IgnoredFlag(const std::string& names, const std::string& help) {
+  app_->add_flag(names, help);
+}
+
+void CommandFlags::Option(const std::string& names, std::string* value, const std::string& help, unsigned traits) {
+  AddOption(app_, names, value, help, traits);
+}
+
+void CommandFlags::Option(const std::string& names, int* value, const std::string& help, unsigned traits) {
+  AddOption(app_, names, value, help, traits);
+}
+
+void CommandFlags::Option(const std::string& names, uint16_t* value, const std::string& help, unsigned traits) {
+  AddOption(app_, names, value, help, traits);
+}
+
+void CommandFlags::Option(const std::string& names, uint64_t* value, const std::string& help, unsigned traits) {
+  AddOption(app_, names, value, help, traits);
+}
+
+void CommandFlags::Option(const std::string& names, std::vector<std::string>* values, const std::string& help,
+                          unsigned traits) {
+  AddOption(app_, names, values, help, traits);
 }
 
 namespace {
@@ -119,7 +169,8 @@ int RunCommand(int argc, char** argv, const Io& io) {
   for (const CommandEntry& e : kCommands) {
     CLI::App* sub = app.add_subcommand(e.name, e.synopsis);
     std::unique_ptr<Command> cmd = e.make();
-    cmd->Setup(sub);
+    CommandFlags flags(sub);
+    cmd->Setup(&flags);
     commands.emplace_back(sub, std::move(cmd));
   }
   try {

@@ -160,12 +160,11 @@ std::vector<std::pair<std::string, std::vector<Row>>> Rows(const v1::ConnectionP
 
 class CompareCommand : public Command {
  public:
-  void Setup(CLI::App* sub) override {
-    sub->add_option("args", args_, "HOST_A HOST_B FILTER: the two hosts, then an ss filter selecting the connections");
-    sub->add_option("--samples", samples_, "take this many samples of each pair")->capture_default_str();
-    sub->add_option("--interval", interval_text_, "time between samples")->capture_default_str();
-    sub->add_option("--svg", svg_path_, "draw both ends' sequence space into this SVG file");
-    sub->positionals_at_end(false);
+  void Setup(CommandFlags* flags) override {
+    flags->Option("args", &args_, "HOST_A HOST_B FILTER: the two hosts, then an ss filter selecting the connections");
+    flags->Option("--samples", &samples_, "take this many samples of each pair", CommandFlags::kShowDefault);
+    flags->Option("--interval", &interval_text_, "time between samples", CommandFlags::kShowDefault);
+    flags->Option("--svg", &svg_path_, "draw both ends' sequence space into this SVG file");
   }
 
   int Run(const GlobalOptions& global, const Io& io) override {

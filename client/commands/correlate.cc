@@ -24,10 +24,9 @@ namespace {
 
 class CorrelateCommand : public Command {
  public:
-  void Setup(CLI::App* sub) override {
-    sub->add_option("args", args_, "HOST_A HOST_B [FILTER]: the two hosts, then an ss filter");
-    sub->add_flag("-H,--no-header", no_header_, "print no header line");
-    sub->positionals_at_end(false);
+  void Setup(CommandFlags* flags) override {
+    flags->Option("args", &args_, "HOST_A HOST_B [FILTER]: the two hosts, then an ss filter");
+    flags->Flag("-H,--no-header", &no_header_, "print no header line");
   }
 
   int Run(const GlobalOptions& global, const Io& io) override {

@@ -43,10 +43,10 @@ v1::Counters Subtract(const v1::Counters& second, const v1::Counters& first) {
 
 class CountersCommand : public Command {
  public:
-  void Setup(CLI::App* sub) override {
-    sub->add_option("hosts", hosts_, "HOST...: name or address, optionally :port")->required();
-    sub->add_option("--delta", delta_text_, "read twice, DURATION apart (e.g. 5s, 500ms), and show the change");
-    sub->add_flag("--all", all_, "show every counter, zeros included (default: Tcp and TcpExt, non-zero)");
+  void Setup(CommandFlags* flags) override {
+    flags->Option("hosts", &hosts_, "HOST...: name or address, optionally :port", CommandFlags::kRequired);
+    flags->Option("--delta", &delta_text_, "read twice, DURATION apart (e.g. 5s, 500ms), and show the change");
+    flags->Flag("--all", &all_, "show every counter, zeros included (default: Tcp and TcpExt, non-zero)");
   }
 
   int Run(const GlobalOptions& global, const Io& io) override {

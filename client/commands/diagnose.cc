@@ -58,13 +58,13 @@ absl::StatusOr<IpAddress> Resolve(const std::string& host) {
 
 class DiagnoseCommand : public Command {
  public:
-  void Setup(CLI::App* sub) override {
-    sub->add_option("host_a", host_a_, "HOST_A: the host that cannot connect (its agent)")->required();
-    sub->add_option("target", target_, "HOST_B:PORT: the host and port it should reach")->required();
-    sub->add_flag("--probe", probe_, "make A try one connection while B is watched (A's agent needs --allow-probe)");
-    sub->add_option("--wait", wait_text_, "time between the two looks at both hosts")->capture_default_str();
-    sub->add_option("--probe-timeout", probe_timeout_text_, "how long A's attempt may take")->capture_default_str();
-    sub->add_option("--agent-port-b", agent_port_b_, "port of B's agent")->capture_default_str();
+  void Setup(CommandFlags* flags) override {
+    flags->Option("host_a", &host_a_, "HOST_A: the host that cannot connect (its agent)", CommandFlags::kRequired);
+    flags->Option("target", &target_, "HOST_B:PORT: the host and port it should reach", CommandFlags::kRequired);
+    flags->Flag("--probe", &probe_, "make A try one connection while B is watched (A's agent needs --allow-probe)");
+    flags->Option("--wait", &wait_text_, "time between the two looks at both hosts", CommandFlags::kShowDefault);
+    flags->Option("--probe-timeout", &probe_timeout_text_, "how long A's attempt may take", CommandFlags::kShowDefault);
+    flags->Option("--agent-port-b", &agent_port_b_, "port of B's agent", CommandFlags::kShowDefault);
   }
 
   int Run(const GlobalOptions& global, const Io& io) override {

@@ -26,8 +26,8 @@ const char* EventSourceName(v1::Capabilities::EventSource s) {
 
 class InfoCommand : public Command {
  public:
-  void Setup(CLI::App* sub) override {
-    sub->add_option("hosts", hosts_, "HOST...: name or address, optionally :port")->required();
+  void Setup(CommandFlags* flags) override {
+    flags->Option("hosts", &hosts_, "HOST...: name or address, optionally :port", CommandFlags::kRequired);
   }
 
   int Run(const GlobalOptions& global, const Io& io) override {

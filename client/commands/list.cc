@@ -17,19 +17,17 @@ namespace {
 
 class ListCommand : public Command {
  public:
-  void Setup(CLI::App* sub) override {
-    sub->add_option("args", args_, "HOST... [FILTER]: hosts (name or address, optionally :port), then an ss filter");
-    sub->add_flag("-l,--listening", listening_, "listening sockets only");
-    sub->add_flag("-a,--all", all_, "sockets in every state");
-    sub->add_flag("-i,--info", info_, "show tcp_info, congestion and timers");
-    sub->add_flag("-p,--processes", processes_, "show the processes that own each socket");
-    sub->add_flag("-e,--seq", seq_, "show sequence numbers (snd_una, snd_nxt, rcv_nxt, ...) where the agent has BPF");
-    sub->add_flag("-H,--no-header", no_header_, "print no header line");
+  void Setup(CommandFlags* flags) override {
+    flags->Option("args", &args_, "HOST... [FILTER]: hosts (name or address, optionally :port), then an ss filter");
+    flags->Flag("-l,--listening", &listening_, "listening sockets only");
+    flags->Flag("-a,--all", &all_, "sockets in every state");
+    flags->Flag("-i,--info", &info_, "show tcp_info, congestion and timers");
+    flags->Flag("-p,--processes", &processes_, "show the processes that own each socket");
+    flags->Flag("-e,--seq", &seq_, "show sequence numbers (snd_una, snd_nxt, rcv_nxt, ...) where the agent has BPF");
+    flags->Flag("-H,--no-header", &no_header_, "print no header line");
     // Accepted so that ss habits (`-tan`) keep working; tcbscope is always
     // TCP and numeric.
-    bool ignored = false;
-    sub->add_flag("-t,-n", ignored, "accepted for ss compatibility; no effect");
-    sub->positionals_at_end(false);
+    flags->IgnoredFlag("-t,-n", "accepted for ss compatibility; no effect");
   }
 
   int Run(const GlobalOptions& global, const Io& io) override {

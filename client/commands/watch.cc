@@ -33,13 +33,12 @@ std::string Tuple(const v1::Connection& c) {
 
 class WatchCommand : public Command {
  public:
-  void Setup(CLI::App* sub) override {
-    sub->add_option("args", args_, "HOST... [FILTER]: hosts, then an ss filter");
-    sub->add_flag("-l,--listening", listening_, "listening sockets only");
-    sub->add_flag("-a,--all", all_, "sockets in every state");
-    sub->add_option("--duration", duration_text_, "stop after this long (e.g. 30s); default: until interrupted");
-    sub->add_option("--count", count_, "stop after this many events (added, changed, removed, retransmit, reset)");
-    sub->positionals_at_end(false);
+  void Setup(CommandFlags* flags) override {
+    flags->Option("args", &args_, "HOST... [FILTER]: hosts, then an ss filter");
+    flags->Flag("-l,--listening", &listening_, "listening sockets only");
+    flags->Flag("-a,--all", &all_, "sockets in every state");
+    flags->Option("--duration", &duration_text_, "stop after this long (e.g. 30s); default: until interrupted");
+    flags->Option("--count", &count_, "stop after this many events (added, changed, removed, retransmit, reset)");
   }
 
   int Run(const GlobalOptions& global, const Io& io) override {
