@@ -8,12 +8,15 @@
 #    fail the run).
 # 2. libFuzzer (clang): each parser fuzzed for TCBSCOPE_FUZZ_SECONDS (15)
 #    from the corpus in tests/fuzz/corpus; any crash fails the run.
-# 3. The regular build (Release, warnings are errors): every test; its ctest
-#    summary is the last thing printed. It compiles through ccache with the
-#    Dockerfile build stage's flags, so deploy_test's build of that stage
-#    (deploy/docker/build.sh, into build-docker/) reuses its objects instead
-#    of compiling everything a fourth time.
-# TCBSCOPE_SKIP_SANITIZE=1 skips steps 1 and 2 for a quick local run.
+# 3. The regular build (Release, warnings are errors): the unit tests, the
+#    benchmarks' short run, deploy/, and of the e2e tests, which all ran in
+#    step 1, those labelled "release" (tests/e2e/CMakeLists.txt says which
+#    and why). Its ctest summary is the last thing printed. It compiles
+#    through ccache with the Dockerfile build stage's flags, so deploy_test's
+#    build of that stage (deploy/docker/build.sh, into build-docker/) reuses
+#    its objects instead of compiling everything a fourth time.
+# TCBSCOPE_SKIP_SANITIZE=1 skips steps 1 and 2 for a quick local run; step 3
+# then runs every e2e test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
@@ -51,7 +54,7 @@ if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
        /tests passed/' build-fuzz/fuzz.log
 fi
 
-echo "== build (Release, -Werror): all tests (at ${SECONDS} s)"
+echo "== build (Release, -Werror) and its tests (at ${SECONDS} s)"
 # CMake takes a new build directory's compiler launcher from these. base_dir
 # makes ccache hash paths under the tree relatively, so build/ and
 # build-docker/ (siblings) make the same hashes.
@@ -60,6 +63,6 @@ if command -v ccache >/dev/null; then
   export CCACHE_DIR="$PWD/build-ccache" CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTCBSCOPE_WERROR=ON -DTCBSCOPE_BUILD_TESTS=ON -DTCBSCOPE_BUILD_BENCH=ON \
-  >/dev/null
+  -DTCBSCOPE_ALL_E2E_TESTS="$([[ ${TCBSCOPE_SKIP_SANITIZE:-0} == 1 ]] && echo ON || echo OFF)" >/dev/null
 cmake --build build -j"$jobs" 2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
