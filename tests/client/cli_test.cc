@@ -15,6 +15,14 @@
 namespace tcbscope {
 namespace {
 
+// The CLI reads credentials from the environment; a user's must not decide
+// these tests. (Each run also gets an empty configuration: --config /dev/null.)
+void ForgetTheUsersSettings() {
+  for (const char* name : {"TCBSCOPE_TLS_CA", "TCBSCOPE_TLS_CERT", "TCBSCOPE_TLS_KEY", "TCBSCOPE_TOKEN_FILE"}) {
+    unsetenv(name);
+  }
+}
+
 // Runs the CLI in-process with its output going to /dev/full, where every
 // write fails with ENOSPC. Buffered, the failure comes at RunCli's own flush;
 // unbuffered, at the command's first write, after which the stream holds
@@ -22,6 +30,7 @@ namespace {
 // Returns the status; `err` gets what the CLI wrote to its error stream.
 // The configuration is empty (/dev/null), so none of the user's applies.
 int RunToFullDevice(std::vector<std::string> args, bool buffered, std::string* err) {
+  ForgetTheUsersSettings();
   args.insert(args.begin() + 1, {"--config", "/dev/null"});
   FILE* out = fopen("/dev/full", "w");
   if (out == nullptr) {
@@ -47,6 +56,7 @@ int RunToFullDevice(std::vector<std::string> args, bool buffered, std::string* e
 // Runs the CLI in-process with an empty configuration; `out` and `err` get
 // what it printed. Returns the status.
 int RunCaptured(std::vector<std::string> args, std::string* out, std::string* err) {
+  ForgetTheUsersSettings();
   args.insert(args.begin() + 1, {"--config", "/dev/null"});
   char* out_text = nullptr;
   size_t out_len = 0;
@@ -74,9 +84,17 @@ TEST(CliTest, FlagsBindTheCommandsVariables) {
   // flags were taken.
   EXPECT_EQ(RunCaptured({"tcbscope", "list", "-tan", "127.0.0.1:1", "--timeout", "5s"}, &out, &err), 3) << err;
   EXPECT_THAT(err, testing::StartsWith("tcbscope: 127.0.0.1:1"));
+  // A value given reaches the command's variable: each command refuses
+  // these itself, after the parse, by what the variable holds.
+  EXPECT_EQ(RunCaptured({"tcbscope", "compare", "a", "b", "sport = :1", "--samples", "0"}, &out, &err), 2);
+  EXPECT_THAT(err, testing::HasSubstr("--samples must be from 1"));
+  EXPECT_EQ(RunCaptured({"tcbscope", "diagnose", "a", "b:80", "--wait", "10m"}, &out, &err), 2);
+  EXPECT_THAT(err, testing::HasSubstr("--wait: '10m'"));
+  EXPECT_EQ(RunCaptured({"tcbscope", "watch", "127.0.0.1:1", "--duration", "never"}, &out, &err), 2);
+  EXPECT_THAT(err, testing::HasSubstr("--duration: 'never'"));
   // A default that --help shows is the variable's value before the parse.
   EXPECT_EQ(RunCaptured({"tcbscope", "diagnose", "--help"}, &out, &err), 0);
-  EXPECT_THAT(out, testing::HasSubstr("--agent-port-b"));
+  EXPECT_THAT(out, testing::ContainsRegex("--agent-port-b [A-Z]+=7411 "));
   EXPECT_THAT(out, testing::ContainsRegex("--wait [A-Z]+=[0-9]+s "));
 }
 
@@ -88,7 +106,8 @@ TEST(CliTest, AValueThatDoesNotFitItsVariableIsAUsageError) {
   EXPECT_EQ(RunCaptured({"tcbscope", "watch", "127.0.0.1:1", "--count", "many"}, &out, &err), 2);
   EXPECT_THAT(err, testing::HasSubstr("--count"));
   // Not the largest count, which would watch forever.
-  EXPECT_EQ(RunCaptured({"tcbscope", "watch", "127.0.0.1:1", "--count", "-1"}, &out, &err), 2);
+  // (--duration ends the watch should -1 be taken.)
+  EXPECT_EQ(RunCaptured({"tcbscope", "watch", "127.0.0.1:1", "--count", "-1", "--duration", "1s"}, &out, &err), 2);
   EXPECT_THAT(err, testing::HasSubstr("--count"));
   EXPECT_EQ(RunCaptured({"tcbscope", "compare", "a", "b", "sport = :1", "--samples", "2.5"}, &out, &err), 2);
   EXPECT_THAT(err, testing::HasSubstr("--samples"));
