@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -15,65 +16,54 @@
 namespace tcbscope {
 namespace {
 
-// The CLI reads credentials from the environment; a user's must not decide
-// these tests. (Each run also gets an empty configuration: --config /dev/null.)
-void ForgetTheUsersSettings() {
+// Runs the CLI in-process, writing to `out`, with none of the user's
+// settings: the credentials it would read from the environment are dropped
+// and its configuration is empty (/dev/null). Returns the status; `err` gets
+// what it wrote to its error stream.
+int RunWithOutput(std::vector<std::string> args, FILE* out, std::string* err) {
   for (const char* name : {"TCBSCOPE_TLS_CA", "TCBSCOPE_TLS_CERT", "TCBSCOPE_TLS_KEY", "TCBSCOPE_TOKEN_FILE"}) {
     unsetenv(name);
   }
-}
-
-// Runs the CLI in-process with its output going to /dev/full, where every
-// write fails with ENOSPC. Buffered, the failure comes at RunCli's own flush;
-// unbuffered, at the command's first write, after which the stream holds
-// nothing and fflush succeeds: only the stream's error flag still knows.
-// Returns the status; `err` gets what the CLI wrote to its error stream.
-// The configuration is empty (/dev/null), so none of the user's applies.
-int RunToFullDevice(std::vector<std::string> args, bool buffered, std::string* err) {
-  ForgetTheUsersSettings();
   args.insert(args.begin() + 1, {"--config", "/dev/null"});
-  FILE* out = fopen("/dev/full", "w");
-  if (out == nullptr) {
-    ADD_FAILURE() << "cannot open /dev/full";
-    return -1;
-  }
-  if (!buffered) setvbuf(out, nullptr, _IONBF, 0);
-  char* err_text = nullptr;
-  size_t err_len = 0;
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
+  char* err_text = nullptr;
+  size_t err_len = 0;
   Io io;
   io.out = out;
   io.err = open_memstream(&err_text, &err_len);
   const int code = RunCli(static_cast<int>(argv.size()), argv.data(), io);
-  fclose(out);
   fclose(io.err);
   err->assign(err_text, err_len);
   free(err_text);
   return code;
 }
 
-// Runs the CLI in-process with an empty configuration; `out` and `err` get
-// what it printed. Returns the status.
+// Runs the CLI with its output going to /dev/full, where every write fails
+// with ENOSPC. Buffered, the failure comes at RunCli's own flush; unbuffered,
+// at the command's first write, after which the stream holds nothing and
+// fflush succeeds: only the stream's error flag still knows.
+int RunToFullDevice(std::vector<std::string> args, bool buffered, std::string* err) {
+  FILE* out = fopen("/dev/full", "w");
+  if (out == nullptr) {
+    ADD_FAILURE() << "cannot open /dev/full";
+    return -1;
+  }
+  if (!buffered) setvbuf(out, nullptr, _IONBF, 0);
+  const int code = RunWithOutput(std::move(args), out, err);
+  fclose(out);
+  return code;
+}
+
+// Runs the CLI; `out` gets what it printed.
 int RunCaptured(std::vector<std::string> args, std::string* out, std::string* err) {
-  ForgetTheUsersSettings();
-  args.insert(args.begin() + 1, {"--config", "/dev/null"});
   char* out_text = nullptr;
   size_t out_len = 0;
-  char* err_text = nullptr;
-  size_t err_len = 0;
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  Io io;
-  io.out = open_memstream(&out_text, &out_len);
-  io.err = open_memstream(&err_text, &err_len);
-  const int code = RunCli(static_cast<int>(argv.size()), argv.data(), io);
-  fclose(io.out);
-  fclose(io.err);
+  FILE* stream = open_memstream(&out_text, &out_len);
+  const int code = RunWithOutput(std::move(args), stream, err);
+  fclose(stream);
   out->assign(out_text, out_len);
-  err->assign(err_text, err_len);
   free(out_text);
-  free(err_text);
   return code;
 }
 
