@@ -21,8 +21,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 jobs="$(nproc)"
+sanitize=$([[ ${TCBSCOPE_SKIP_SANITIZE:-0} == 1 ]] && echo OFF || echo ON)
+fuzz_seconds="${TCBSCOPE_FUZZ_SECONDS:-15}"
 
-if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
+if [[ $sanitize == ON ]]; then
   echo "== sanitizer build (ASan+UBSan): unit and e2e tests (at ${SECONDS} s)"
   CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTCBSCOPE_SANITIZE=ON -DTCBSCOPE_BUILD_BENCH=OFF \
     -DTCBSCOPE_WERROR=ON >/dev/null
@@ -35,12 +37,10 @@ if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
     LSAN_OPTIONS="suppressions=$PWD/tests/lsan_suppressions.txt" \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan -L 'unit|e2e' --output-on-failure -j"$jobs" --timeout 600
-fi
 
-if [[ "${TCBSCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
-  echo "== fuzzing (libFuzzer, ${TCBSCOPE_FUZZ_SECONDS:-15} s per parser; at ${SECONDS} s)"
+  echo "== fuzzing (libFuzzer, $fuzz_seconds s per parser; at ${SECONDS} s)"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -DTCBSCOPE_FUZZ=ON -DTCBSCOPE_BUILD_BENCH=OFF \
-    -DTCB_FUZZ_SECONDS="${TCBSCOPE_FUZZ_SECONDS:-15}" >/dev/null
+    -DTCB_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
   cmake --build build-fuzz -j"$jobs" --target filter_fuzzer host_port_fuzzer inet_diag_fuzzer counters_fuzzer tcb_batch_fuzzer \
     2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
   if ! ctest --test-dir build-fuzz -L fuzz -V -j"$jobs" --timeout 600 > build-fuzz/fuzz.log 2>&1; then
@@ -63,6 +63,6 @@ if command -v ccache >/dev/null; then
   export CCACHE_DIR="$PWD/build-ccache" CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTCBSCOPE_WERROR=ON -DTCBSCOPE_BUILD_TESTS=ON -DTCBSCOPE_BUILD_BENCH=ON \
-  -DTCBSCOPE_ALL_E2E_TESTS="$([[ ${TCBSCOPE_SKIP_SANITIZE:-0} == 1 ]] && echo ON || echo OFF)" >/dev/null
+  -DTCBSCOPE_ALL_E2E_TESTS="$([[ $sanitize == ON ]] && echo OFF || echo ON)" >/dev/null
 cmake --build build -j"$jobs" 2>&1 | { grep -Ev '^\[ *[0-9]+%\]' || true; }
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
